@@ -1,0 +1,158 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace HpcRpa.Timeline;
+
+/// <summary>What bound a run.</summary>
+public enum Bound
+{
+    Memory,
+    Compute,
+    Overhead,
+}
+
+/// <summary>
+/// The account of one run on the model: time, traffic, work, utilisation and what bound it. MBU and MFU are
+/// against the per-core peaks of the chip (the model emulates one TensorCore). Busy fractions are busy cycles
+/// over total cycles; for groups of units (MXUs, DMA queues) the mean over the units.
+/// </summary>
+public sealed record RunReport
+{
+    public required string Chip { get; init; }
+    public required string Kernel { get; init; }
+    public required string Mode { get; init; }
+    public required long Cycles { get; init; }
+    public required double Seconds { get; init; }
+    public required double ClockHz { get; init; }
+    public required long HbmBytesRead { get; init; }
+    public required long HbmBytesWritten { get; init; }
+    public long HbmBytes => HbmBytesRead + HbmBytesWritten;
+    public required double Flops { get; init; }
+    public required double Mfu { get; init; }
+    public required double Mbu { get; init; }
+    public required Bound Bound { get; init; }
+    /// <summary>Why the bound was chosen, in words (e.g. "HBM channel busy 97 % of the run").</summary>
+    public required string BoundReason { get; init; }
+    public required IReadOnlyDictionary<string, double> Engines { get; init; }
+    public required IReadOnlyDictionary<string, long> EngineBusyCycles { get; init; }
+    public required long DmaCount { get; init; }
+    public required long ZeroByteDmaCount { get; init; }
+    public required long DmaBytes { get; init; }
+    public required long GridSteps { get; init; }
+    public required long Events { get; init; }
+    public required long StallCycles { get; init; }
+    public required long DispatchCycles { get; init; }
+    public long VmemPeakBytes { get; init; }
+
+    /// <summary>Builds the report once the kernel has finished issuing.</summary>
+    public static RunReport From(Timeline tl, string kernel, bool timingOnly, long vmemPeak = 0)
+    {
+        long cycles = Math.Max(tl.End, 1);
+        var chip = tl.Chip;
+        double seconds = cycles / chip.ClockHz;
+        var busy = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        var frac = new SortedDictionary<string, double>(StringComparer.Ordinal);
+        foreach (var g in tl.Tracks.GroupBy(t => t.Group))
+        {
+            if (g.Key == "wait") continue;
+            long sum = g.Sum(t => t.BusyCycles);
+            int n = g.Count();
+            busy[g.Key] = sum / n;
+            frac[g.Key] = sum / (double)n / cycles;
+        }
+        frac["scalar"] = (tl.Scalar.IssueCycles + tl.Scalar.Track.BusyCycles) / (double)cycles;
+        busy["scalar"] = tl.Scalar.IssueCycles + tl.Scalar.Track.BusyCycles;
+
+        double mfu = tl.Flops / (seconds * chip.PeakBf16FlopsPerCore);
+        double mbu = (tl.HbmBytesRead + tl.HbmBytesWritten) / (seconds * chip.HbmBandwidthPerCore);
+        double mem = frac.GetValueOrDefault("hbm");
+        var compute = new[] { ("mxu", frac.GetValueOrDefault("mxu")), ("vpu", frac.GetValueOrDefault("vpu")), ("eup", frac.GetValueOrDefault("eup")), ("xlu", frac.GetValueOrDefault("xlu")) }
+            .MaxBy(x => x.Item2);
+        Bound bound;
+        string why;
+        // A resource that is busy for at least half the run bounds it; otherwise fixed costs (dispatch,
+        // grid-step bookkeeping, descriptor issue, DMA latency) dominate.
+        if (Math.Max(mem, compute.Item2) < 0.5)
+        {
+            bound = Bound.Overhead;
+            why = $"no resource busy half the time (HBM {mem:P0}, {compute.Item1} {compute.Item2:P0}): fixed costs (dispatch, grid steps, DMA latency) dominate";
+        }
+        else if (mem >= compute.Item2)
+        {
+            bound = Bound.Memory;
+            why = $"HBM channel busy {mem:P0} of the run ({compute.Item1} {compute.Item2:P0})";
+        }
+        else
+        {
+            bound = Bound.Compute;
+            why = $"{compute.Item1} busy {compute.Item2:P0} of the run (HBM {mem:P0})";
+        }
+
+        return new RunReport
+        {
+            Chip = chip.Name,
+            Kernel = kernel,
+            Mode = timingOnly ? "timing-only" : "functional",
+            Cycles = cycles,
+            Seconds = seconds,
+            ClockHz = chip.ClockHz,
+            HbmBytesRead = tl.HbmBytesRead,
+            HbmBytesWritten = tl.HbmBytesWritten,
+            Flops = tl.Flops,
+            Mfu = mfu,
+            Mbu = mbu,
+            Bound = bound,
+            BoundReason = why,
+            Engines = frac,
+            EngineBusyCycles = busy,
+            DmaCount = tl.DmaCount,
+            ZeroByteDmaCount = tl.ZeroByteDmaCount,
+            DmaBytes = tl.DmaBytes,
+            GridSteps = tl.GridSteps,
+            Events = tl.Events,
+            StallCycles = tl.Scalar.WaitTrack.BusyCycles,
+            DispatchCycles = tl.DispatchCycles,
+            VmemPeakBytes = vmemPeak,
+        };
+    }
+
+    /// <summary>The report as JSON fields (snake_case), for --json; <paramref name="extra"/> adds kernel-specific fields.</summary>
+    public Dictionary<string, object?> ToJsonFields(IDictionary<string, object?>? extra = null)
+    {
+        var d = new Dictionary<string, object?>
+        {
+            ["chip"] = Chip,
+            ["kernel"] = Kernel,
+            ["mode"] = Mode,
+            ["cycles"] = Cycles,
+            ["seconds"] = Seconds,
+            ["clock_hz"] = ClockHz,
+            ["flops"] = Flops,
+            ["hbm_bytes"] = HbmBytes,
+            ["hbm_bytes_read"] = HbmBytesRead,
+            ["hbm_bytes_written"] = HbmBytesWritten,
+            ["mfu"] = Mfu,
+            ["mbu"] = Mbu,
+            ["bound"] = Bound.ToString().ToLowerInvariant(),
+            ["bound_reason"] = BoundReason,
+            ["engines"] = Engines,
+            ["engine_busy_cycles"] = EngineBusyCycles,
+            ["dma_count"] = DmaCount,
+            ["zero_byte_dma_count"] = ZeroByteDmaCount,
+            ["dma_bytes"] = DmaBytes,
+            ["grid_steps"] = GridSteps,
+            ["events"] = Events,
+            ["stall_cycles"] = StallCycles,
+            ["dispatch_cycles"] = DispatchCycles,
+            ["vmem_peak_bytes"] = VmemPeakBytes,
+        };
+        if (extra is not null) foreach (var (k, v) in extra) d[k] = v;
+        return d;
+    }
+
+    public static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = false,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+}
