@@ -15,9 +15,16 @@ public sealed class DmaSemaphore
     private int _head;
     private long _headConsumed;
 
-    public DmaSemaphore(string name) => Name = name;
+    public DmaSemaphore(string name)
+    {
+        Name = name;
+        WaitLabel = "wait " + name;
+    }
 
     public string Name { get; }
+
+    /// <summary>Trace label of a wait on this semaphore (built once: waits are on the hot path).</summary>
+    public string WaitLabel { get; }
 
     /// <summary>Bytes signalled and not yet consumed by a wait.</summary>
     public long Pending { get; private set; }

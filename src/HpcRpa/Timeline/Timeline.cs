@@ -83,7 +83,7 @@ public sealed class Timeline
     public void StallUntil(long t, string reason)
     {
         if (t <= Now) return;
-        Scalar.Track.Occupy(Now, t - Now, reason);
+        Scalar.WaitTrack.Occupy(Now, t - Now, reason);
         Now = t;
     }
 

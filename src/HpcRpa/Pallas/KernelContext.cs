@@ -1,0 +1,77 @@
+using HpcRpa.Errors;
+using HpcRpa.Hardware;
+using HpcRpa.Memory;
+using HpcRpa.Timeline;
+
+namespace HpcRpa.Pallas;
+
+/// <summary>
+/// What a kernel body sees (Pallas' `pl`/`pltpu` namespace for one core): the memory spaces, DMA semaphores,
+/// async copies and the compute ops. Every op both computes (functional mode) and is charged on its engine.
+/// </summary>
+public sealed partial class KernelContext : IDisposable
+{
+    private readonly List<DmaSemaphore> _semaphores = [];
+
+    public KernelContext(ChipSpec chip, ExecutionMode mode = ExecutionMode.Functional, bool trace = false, long? vmemLimitBytes = null)
+    {
+        Chip = chip;
+        Mode = mode;
+        Timeline = new Timeline.Timeline(chip, trace);
+        bool values = mode == ExecutionMode.Functional;
+        long vmem = vmemLimitBytes ?? chip.VmemBytesPerCore;
+        if (vmem <= 0 || vmem > chip.VmemBytesPerCore)
+            throw new ValidationException("vmem_limit_bytes", null, vmem.ToString(), $"must be positive and at most the chip's VMEM ({chip.VmemBytesPerCore:N0} bytes)");
+        Hbm = new MemoryPool(MemorySpace.Hbm, (long)chip.HbmBytesPerChip, values);
+        Vmem = new MemoryPool(MemorySpace.Vmem, vmem, values);
+        Smem = new MemoryPool(MemorySpace.Smem, chip.SmemBytesPerCore, values);
+    }
+
+    public ChipSpec Chip { get; }
+    public ExecutionMode Mode { get; }
+    public bool Functional => Mode == ExecutionMode.Functional;
+    public Timeline.Timeline Timeline { get; }
+    public MemoryPool Hbm { get; }
+    public MemoryPool Vmem { get; }
+    public MemoryPool Smem { get; }
+
+    public DmaSemaphore Semaphore(string name)
+    {
+        var s = new DmaSemaphore(name);
+        _semaphores.Add(s);
+        return s;
+    }
+
+    public DmaSemaphore[] Semaphores(string name, int count)
+    {
+        var a = new DmaSemaphore[count];
+        for (int i = 0; i < count; i++) a[i] = Semaphore($"{name}[{i}]");
+        return a;
+    }
+
+    /// <summary>pltpu.make_async_copy(src, dst, sem).</summary>
+    public AsyncCopy MakeAsyncCopy(Ref src, Ref dst, DmaSemaphore sem, string? label = null) => new(this, src, dst, sem, label);
+
+    /// <summary>pltpu.sync_copy: start and wait.</summary>
+    public void SyncCopy(Ref src, Ref dst, string? label = null)
+    {
+        var sem = new DmaSemaphore("sync_copy");
+        var c = new AsyncCopy(this, src, dst, sem, label);
+        c.Start();
+        c.Wait();
+    }
+
+    /// <summary>Closes the run: all semaphores must be at zero, as on hardware; returns the report.</summary>
+    public RunReport Finish(string kernel)
+    {
+        foreach (var s in _semaphores) s.CheckZero();
+        return RunReport.From(Timeline, kernel, !Functional, Vmem.Peak);
+    }
+
+    public void Dispose()
+    {
+        Hbm.Dispose();
+        Vmem.Dispose();
+        Smem.Dispose();
+    }
+}
