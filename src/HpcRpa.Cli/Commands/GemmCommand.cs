@@ -20,7 +20,7 @@ internal static class GemmCommand
         var bk = new Option<int>("--bk") { Description = "block reduction size", DefaultValueFactory = _ => 1024 };
         var bn = new Option<int>("--bn") { Description = "block columns", DefaultValueFactory = _ => 1024 };
         var dtype = new Option<string>("--dtype") { Description = "input dtype: bf16, f32, fp8_e4m3, fp8_e5m2, int8", DefaultValueFactory = _ => "bf16" };
-        var schedule = new Option<string>("--schedule") { Description = "tutorial (JAX Pallas matmul tutorial grid) or panel (RHS column panel resident in VMEM)", DefaultValueFactory = _ => "tutorial" };
+        var schedule = new Option<string>("--schedule") { Description = "auto, tutorial (the JAX Pallas matmul tutorial's grid) or panel (RHS column panel resident in VMEM); auto takes panel when the tutorial's per-step intensity is below the chip's ridge point", DefaultValueFactory = _ => "auto" };
         var dispatch = new Option<bool>("--include-dispatch") { Description = "add the host's per-call dispatch (what Python timeit sees; used to replay the tutorial's table)" };
         var seed = new Option<int>("--seed") { Description = "seed of the random inputs (functional mode)", DefaultValueFactory = _ => 1 };
         var cmd = new Command("gemm", "Tiled, double-buffered matmul C = A·B on the emulated core.");
@@ -31,6 +31,7 @@ internal static class GemmCommand
             var chip = common.ResolveChip(r);
             var sched = r.GetValue(schedule)!.ToLowerInvariant() switch
             {
+                "auto" => GemmSchedule.Auto,
                 "tutorial" => GemmSchedule.Tutorial,
                 "panel" or "rhs-panel" => GemmSchedule.RhsPanel,
                 var s => throw new ArgumentException($"--schedule: unknown '{s}' (tutorial, panel)"),
@@ -55,7 +56,7 @@ internal static class GemmCommand
             var extra = new Dictionary<string, object?>
             {
                 ["m"] = cfg.M, ["n"] = cfg.N, ["k"] = cfg.K, ["bm"] = cfg.Bm, ["bk"] = cfg.Bk, ["bn"] = cfg.Bn,
-                ["dtype"] = cfg.InDType.Name(), ["schedule"] = sched.ToString(), ["include_dispatch"] = r.GetValue(dispatch),
+                ["dtype"] = cfg.InDType.Name(), ["schedule"] = cfg.Resolve(chip).ToString(), ["include_dispatch"] = r.GetValue(dispatch),
                 ["max_rel_err_sampled"] = err,
             };
             if (r.GetValue(common.Json)) ReportPrinter.PrintJson(report, extra);

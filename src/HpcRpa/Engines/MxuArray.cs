@@ -80,7 +80,8 @@ public sealed class MxuArray
         // Orientation: B stationary (T = m) or A stationary (T = n); the cheaper one in steady state.
         long foldsB = Folds(k, n, r, c), tB = StreamedRows(m, input);
         long foldsA = Folds(k, m, r, c), tA = StreamedRows(n, input);
-        long costB = foldsB * PipelinedFoldCycles(r, tB), costA = foldsA * PipelinedFoldCycles(r, tA);
+        long costB = FoldCycles(r, c, tB) + (foldsB - 1) * PipelinedFoldCycles(r, tB);
+        long costA = FoldCycles(r, c, tA) + (foldsA - 1) * PipelinedFoldCycles(r, tA);
         bool aStationary = costA < costB;
         long folds = aStationary ? foldsA : foldsB;
         long t = aStationary ? tA : tB;

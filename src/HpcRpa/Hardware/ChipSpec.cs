@@ -77,7 +77,7 @@ public sealed record ChipSpec
     /// Host dispatch per kernel call as seen by Python `timeit` (calibrated on v5e from the tutorial's
     /// 1024^3 run with 512x1024x1024 blocks, see docs/calibration.md); only added when a run asks for it.
     /// </summary>
-    public double HostDispatchNs { get; init; } = 112_000;
+    public double HostDispatchNs { get; init; } = 110_000;
 
     // ---- derived per-core figures ----
     [JsonIgnore] public double PeakBf16FlopsPerCore => PeakBf16FlopsPerChip / TensorCoresPerChip;

@@ -18,6 +18,11 @@ public enum GemmSchedule
     /// (v6e: ~560 FLOP/B) need to be compute-bound at 512x1024x1024 blocks.
     /// </summary>
     RhsPanel,
+    /// <summary>
+    /// Tutorial unless its per-step arithmetic intensity is below the chip's ridge point (so it would be
+    /// memory-bound) and the panel schedule's buffers fit in VMEM; then RhsPanel.
+    /// </summary>
+    Auto,
 }
 
 /// <summary>Problem and block sizes of one GEMM run.</summary>
@@ -36,6 +41,20 @@ public sealed record GemmConfig(int M, int N, int K, int Bm = 512, int Bk = 1024
     }
 
     public double Flops => 2.0 * M * N * K;
+
+    /// <summary>FLOP per HBM byte of one tutorial grid step (x and y blocks fetched every step).</summary>
+    public double TutorialStepIntensity => 2.0 * Bm * Bn * Bk / ((double)(Bm * (long)Bk + Bk * (long)Bn) * InDType.Bytes());
+
+    /// <summary>VMEM the panel schedule needs: double-buffered x blocks, y panels and z blocks, plus the f32 accumulator.</summary>
+    public long PanelVmemBytes => 2L * (Bm * (long)Bk + (long)K * Bn) * InDType.Bytes() + 2L * Bm * Bn * OutDType.Bytes() + 4L * Bm * Bn;
+
+    /// <summary>The schedule Auto resolves to on <paramref name="chip"/>.</summary>
+    public GemmSchedule Resolve(Hardware.ChipSpec chip) => Schedule switch
+    {
+        GemmSchedule.Auto => TutorialStepIntensity < chip.RidgeFlopsPerByte && PanelVmemBytes <= chip.VmemBytesPerCore
+            ? GemmSchedule.RhsPanel : GemmSchedule.Tutorial,
+        var s => s,
+    };
 }
 
 /// <summary>
@@ -45,12 +64,13 @@ public sealed record GemmConfig(int M, int N, int K, int Bm = 512, int Bk = 1024
 /// </summary>
 public static class GemmKernel
 {
-    public static PallasCall Build(GemmConfig c)
+    public static PallasCall Build(GemmConfig c, Hardware.ChipSpec chip)
     {
         c.Validate();
+        var schedule = c.Resolve(chip);
         int gm = c.M / c.Bm, gn = c.N / c.Bn, gk = c.K / c.Bk;
         var scratch = new[] { new ScratchSpec("acc", DType.F32, c.Bm, c.Bn) };
-        if (c.Schedule == GemmSchedule.Tutorial)
+        if (schedule == GemmSchedule.Tutorial)
         {
             return new PallasCall($"matmul-bm{c.Bm}-bk{c.Bk}-bn{c.Bn}", [gm, gn, gk],
                 [
@@ -83,9 +103,9 @@ public static class GemmKernel
     /// <summary>Runs C = A·B on the model. In functional mode A and B hold values (e.g. random), C receives the result.</summary>
     public static RunReport Run(KernelContext ctx, GemmConfig c, Ref a, Ref b, Ref z, bool includeHostDispatch = false)
     {
-        var call = Build(c);
+        var call = Build(c, ctx.Chip);
         if (includeHostDispatch) ctx.Timeline.AddHostDispatch();
         call.Run(ctx, [a, b], [z]);
-        return ctx.Finish(call.Steps > 0 ? $"gemm {c.M}x{c.N}x{c.K} bm{c.Bm} bk{c.Bk} bn{c.Bn} {c.Schedule}" : "gemm");
+        return ctx.Finish($"gemm {c.M}x{c.N}x{c.K} bm{c.Bm} bk{c.Bk} bn{c.Bn} {c.Resolve(ctx.Chip)}");
     }
 }
