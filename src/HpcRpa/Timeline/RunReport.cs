@@ -54,7 +54,7 @@ public sealed record RunReport
         var frac = new SortedDictionary<string, double>(StringComparer.Ordinal);
         foreach (var g in tl.Tracks.GroupBy(t => t.Group))
         {
-            if (g.Key == "wait") continue;
+            if (g.Key is "wait" or "scope") continue;
             long sum = g.Sum(t => t.BusyCycles);
             int n = g.Count();
             busy[g.Key] = sum / n;

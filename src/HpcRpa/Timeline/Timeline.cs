@@ -25,6 +25,17 @@ public sealed class Timeline
         Vpu = new VpuEngine(this);
         Eup = new EupEngine(this);
         Xlu = new XluEngine(this);
+        Scopes = NewTrack("kernel", "scope");
+    }
+
+    /// <summary>One slice per kernel call, named as the real kernel's named scope (e.g. RPAd-p_16-bq_1_1-bkv_2048_2048).</summary>
+    public EngineTrack Scopes { get; }
+
+    /// <summary>Marks [start, End) as one named kernel scope on the "kernel" track.</summary>
+    public void MarkScope(string name, long start)
+    {
+        long end = End;
+        if (end > start) Scopes.Occupy(start, end - start, name);
     }
 
     public ChipSpec Chip { get; }

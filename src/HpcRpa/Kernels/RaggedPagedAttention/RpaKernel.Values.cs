@@ -1,0 +1,194 @@
+using HpcRpa.Memory;
+using HpcRpa.Numerics;
+using NGemm = HpcRpa.Numerics.Gemm;
+
+namespace HpcRpa.Kernels.RaggedPagedAttention;
+
+/// <summary>
+/// The values of the flash-attention step (rpa.md 2.5), functional mode only: logits in f32, scale by
+/// sm_scale·k_scale·q_scale, soft cap, mask (masked logits replaced by finfo(out_dtype).min), running max
+/// and sum and the accumulator kept in out_dtype (= q dtype, HEAD since #1972), p in f32 for p·v, exact
+/// division at the end. Rows past a block's tokens and padded group rows are not computed (the kernel
+/// computes them on stale data and never writes them back).
+/// </summary>
+internal sealed unsafe partial class RpaKernel
+{
+    private float _scale;
+    private float _maskValue;
+    private float[] _fp8Table = [];
+    private float[] _qf = [], _kf = [], _vf = [], _sf = [], _pv = [], _rowMax = [], _rowSum = [], _mNew = [];
+    private bool _roundBf16;
+
+    private void InitFunctional()
+    {
+        double scale = _o.SmScale * (_o.KScale ?? 1.0) * (_o.QScale ?? 1.0);
+        _scale = (float)scale;
+        _roundBf16 = _L.QDType == DType.BF16;
+        _maskValue = _roundBf16 ? Bf16.ToFloat(0xFF7F) : float.MinValue; // finfo(out_dtype).min
+        if (_L.Pk == 4)
+        {
+            _fp8Table = new float[256];
+            Span<byte> one = stackalloc byte[1];
+            for (int i = 0; i < 256; i++)
+            {
+                one[0] = (byte)i;
+                _fp8Table[i] = ElementCodec.Load(_L.KvDType, one, 0);
+            }
+        }
+        int rows = Math.Min(_b.BqCompute, _b.Bq) * _L.G;
+        int n = _b.BkvCompute, d = _L.D;
+        _qf = new float[rows * d];
+        _kf = new float[n * d];
+        _vf = new float[n * d];
+        _sf = new float[rows * n];
+        _pv = new float[rows * d];
+        _rowMax = new float[rows];
+        _rowSum = new float[rows];
+        _mNew = new float[rows];
+    }
+
+    private float Round(float x) => _roundBf16 ? Bf16.ToFloat(Bf16.FromFloat(x)) : x;
+
+    private void ResetValues(QBlock q)
+    {
+        _acc.Span<float>().Clear();
+        _l.Span<float>().Clear();
+        _m.Span<float>().Fill(float.NegativeInfinity);
+    }
+
+    /// <summary>Decodes K (combined head 2h) or V (2h+1) of tokens [tok0, tok0+n) of a KV slot into dst[n × D].</summary>
+    private void DecodeKv(int slot, int tok0, int n, int combined, Span<float> dst)
+    {
+        int row = combined / _L.Pk, j = combined % _L.Pk, d = _L.D, d128 = _L.D128, stride = _L.Stride;
+        byte* bytes = (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref _kvBuf[slot].Span<byte>()[0]);
+        for (int t = 0; t < n; t++)
+        {
+            long word = ((long)(tok0 + t) * stride + row) * d128;
+            var o = dst.Slice(t * d, d);
+            switch (_L.Pk)
+            {
+                case 1:
+                    new ReadOnlySpan<float>(bytes + word * 4, d).CopyTo(o);
+                    break;
+                case 2:
+                    {
+                        ushort* p = (ushort*)(bytes + word * 4) + j;
+                        for (int x = 0; x < d; x++) o[x] = Bf16.ToFloat(p[2 * x]);
+                        break;
+                    }
+                default:
+                    {
+                        byte* p = bytes + word * 4 + j;
+                        for (int x = 0; x < d; x++) o[x] = _fp8Table[p[4 * x]];
+                        break;
+                    }
+            }
+        }
+    }
+
+    private void ComputeValues(Visit v, int kvSlot, int qSlot, int c, int qc, int abq, int abqc)
+    {
+        int s = v.Seq;
+        var (_, sz) = QRows(new QBlock(s, v.B));
+        int t0 = qc * abqc;
+        int tN = Math.Min(abqc, sz - t0);
+        if (tN <= 0) return;
+        int effKv = EffectiveKvLen(s, v.B);
+        int kvBase = v.Kb * _b.Bkv + c * _b.BkvCompute;
+        int n = Math.Min(_b.BkvCompute, effKv - kvBase);
+        if (n <= 0) return;
+        int G = _L.G, Gp = _L.Gp, D = _L.D, D128 = _L.D128;
+        int rowsQ = tN * G;
+        int processedQ = ProcessedQ(s, v.B) + t0;
+        int window = _o.SlidingWindow ?? 0;
+        bool hasCap = _o.SoftCap is not null;
+        float cap = (float)(_o.SoftCap ?? 1.0);
+        float vScale = (float)(_o.VScale ?? 1.0);
+        var qAll = _qBuf[qSlot];
+        var accAll = _acc.Span<float>();
+        var lAll = _l.Span<float>();
+        var mAll = _m.Span<float>();
+        int stateRows = _b.Bq * Gp;
+        var qf = _qf.AsSpan(0, rowsQ * D);
+        var kf = _kf.AsSpan(0, n * D);
+        var vf = _vf.AsSpan(0, n * D);
+        var sf = _sf.AsSpan(0, rowsQ * n);
+        var pv = _pv.AsSpan(0, rowsQ * D);
+        Span<float> row = stackalloc float[D128];
+        Span<float> a1 = stackalloc float[1];
+
+        for (int h = 0; h < _L.Hkv; h++)
+        {
+            DecodeKv(kvSlot, c * _b.BkvCompute, n, 2 * h, kf);
+            DecodeKv(kvSlot, c * _b.BkvCompute, n, 2 * h + 1, vf);
+            var qh = qAll[h];
+            for (int t = 0; t < tN; t++)
+                for (int g = 0; g < G; g++)
+                {
+                    ElementRows.Decode(qh, (t0 + t) * Gp + g, row);
+                    row[..D].CopyTo(qf.Slice((t * G + g) * D, D));
+                }
+            NGemm.MatMulF32(qf, D, kf, D, sf, n, rowsQ, n, D, transposeB: true, accumulate: false);
+
+            for (int r = 0; r < rowsQ; r++)
+            {
+                int qpos = processedQ + r / G;
+                var sr = sf.Slice(r * n, n);
+                float max = float.NegativeInfinity;
+                for (int j = 0; j < n; j++)
+                {
+                    int kpos = kvBase + j;
+                    float x = sr[j] * _scale;
+                    if (hasCap) x = cap * MathF.Tanh(x / cap);
+                    bool masked = (_causal && qpos < kpos) || (window > 0 && qpos >= kpos + window);
+                    if (masked) x = _maskValue;
+                    sr[j] = x;
+                    if (x > max) max = x;
+                }
+                int sIdx = h * stateRows + (t0 + r / G) * Gp + r % G;
+                float mOld = mAll[sIdx * 128];
+                _rowMax[r] = Round(max);
+                _mNew[r] = Math.Max(mOld, _rowMax[r]);
+            }
+            VectorMath.ExpSubRowwise(sf, rowsQ, n, n, _mNew.AsSpan(0, rowsQ), sf, n, _rowSum.AsSpan(0, rowsQ));
+            NGemm.MatMulF32(sf, n, vf, D, pv, D, rowsQ, D, n, transposeB: false, accumulate: false);
+
+            for (int r = 0; r < rowsQ; r++)
+            {
+                int sIdx = h * stateRows + (t0 + r / G) * Gp + r % G;
+                float mOld = mAll[sIdx * 128];
+                float mNew = _mNew[r];
+                a1[0] = mOld - mNew;
+                VectorMath.Exp(a1, a1);
+                float alpha = a1[0];
+                lAll[sIdx * 128] = Round(alpha * lAll[sIdx * 128] + Round(_rowSum[r]));
+                mAll[sIdx * 128] = mNew;
+                var acc = accAll.Slice(sIdx * D128, D);
+                var p = pv.Slice(r * D, D);
+                for (int x = 0; x < D; x++) acc[x] = Round(alpha * acc[x] + Round(p[x] * vScale));
+            }
+        }
+    }
+
+    private void FinalizeValues(QBlock q, int oSlot)
+    {
+        var (_, sz) = QRows(q);
+        int G = _L.G, Gp = _L.Gp, D = _L.D, D128 = _L.D128, stateRows = _b.Bq * Gp;
+        var accAll = _acc.Span<float>();
+        var lAll = _l.Span<float>();
+        Span<float> row = stackalloc float[D128];
+        for (int h = 0; h < _L.Hkv; h++)
+        {
+            var oh = _oBuf[oSlot][h];
+            for (int t = 0; t < sz; t++)
+                for (int g = 0; g < G; g++)
+                {
+                    int sIdx = h * stateRows + t * Gp + g;
+                    float l = lAll[sIdx * 128];
+                    row.Clear();
+                    for (int x = 0; x < D; x++) row[x] = Round(accAll[sIdx * D128 + x] / l);
+                    ElementRows.Encode(oh, t * Gp + g, row);
+                }
+        }
+    }
+}

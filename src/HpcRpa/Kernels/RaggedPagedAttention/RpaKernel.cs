@@ -1,0 +1,343 @@
+using HpcRpa.Engines;
+using HpcRpa.Memory;
+using HpcRpa.Numerics;
+using HpcRpa.Pallas;
+using HpcRpa.Timeline;
+
+namespace HpcRpa.Kernels.RaggedPagedAttention;
+
+/// <summary>
+/// One RPA v3 pallas_call (rpa.md 2.6): grid (1,), a loop over the sequences of one range of
+/// `distribution`, double-buffered q / KV / output in VMEM with one DMA semaphore per slot and stream
+/// (rows: 0 KV fetch, 1 q fetch, 2 output send, 3 KV-cache write), the KV-cache update fused into the KV
+/// fetch, and the pipeline carried across sequences: the next KV block (of this q block, the next q
+/// block, or the next sequence) is always in flight while the current one is computed.
+/// </summary>
+internal sealed unsafe partial class RpaKernel
+{
+    private readonly KernelContext _pl;
+    private readonly RpaProblem _p;
+    private readonly RpaOptions _o;
+    private readonly RpaLayout _L;
+    private readonly RpaCase _case;
+    private readonly RpaBlockSizes _b;
+    private readonly Ref _qHbm, _newKvHbm, _cacheHbm, _outHbm;
+    private readonly int _seqStart, _seqEnd;
+    private readonly int? _staticQLen;
+    private readonly bool _causal;
+    private readonly int _bkvPages;
+
+    // VMEM scratch.
+    private readonly Ref[] _kvBuf = new Ref[2], _qBuf = new Ref[2], _oBuf = new Ref[2];
+    private readonly Ref _l, _m, _acc, _s;
+    // DMA semaphores [4, 2] and the bytes each slot's copy in flight will signal.
+    private readonly DmaSemaphore[,] _sem = new DmaSemaphore[4, 2];
+    private readonly long[,] _inFlight = new long[4, 2];
+    // bkv_update_ids: the cache write each KV slot still owes (seq, kv block, offset, size).
+    private readonly (int Seq, int Kb, int Offset, int Size)[] _pendingUpdate = new (int, int, int, int)[2];
+
+    public string ScopeName { get; }
+
+    public RpaKernel(KernelContext pl, RpaProblem p, RpaOptions o, RpaCase kase, RpaBlockSizes b,
+        Ref qHbm, Ref newKvHbm, Ref cacheHbm, Ref outHbm)
+    {
+        _pl = pl; _p = p; _o = o; _case = kase; _b = b;
+        _L = p.Layout;
+        _qHbm = qHbm; _newKvHbm = newKvHbm; _cacheHbm = cacheHbm; _outHbm = outHbm;
+        var d = p.Distribution;
+        (_seqStart, _seqEnd, _staticQLen) = kase switch
+        {
+            RpaCase.Decode => (0, d[0], (int?)1),
+            RpaCase.Prefill => (d[0], d[1], o.ChunkPrefillSize),
+            _ => (d[1], d[2], (int?)null),
+        };
+        // Decode forces the causal mask off (redundant for q_len 1); the window still applies.
+        _causal = o.Causal && kase != RpaCase.Decode;
+        _bkvPages = b.Bkv / p.PageSize;
+        char sym = kase switch { RpaCase.Decode => 'd', RpaCase.Prefill => 'p', _ => 'm' };
+        ScopeName = $"RPA{sym}-p_{p.PageSize}-bq_{b.Bq}_{b.BqCompute}-bkv_{b.Bkv}_{b.BkvCompute}" + (o.SlidingWindow is int w ? $"-sw_{w}" : "");
+
+        var L = _L;
+        for (int i = 0; i < 2; i++)
+        {
+            _kvBuf[i] = pl.Vmem.Allocate($"{ScopeName}.bkv_x2[{i}]", DType.Int32, b.Bkv, L.Stride, L.D128);
+            _qBuf[i] = pl.Vmem.Allocate($"{ScopeName}.bq_x2[{i}]", L.QDType, L.Hkv, b.Bq * L.Gp, L.D128);
+            _oBuf[i] = pl.Vmem.Allocate($"{ScopeName}.bo_x2[{i}]", L.QDType, L.Hkv, b.Bq * L.Gp, L.D128);
+        }
+        _l = pl.Vmem.Allocate($"{ScopeName}.l", DType.F32, L.Hkv, b.Bq * L.Gp, 128);
+        _m = pl.Vmem.Allocate($"{ScopeName}.m", DType.F32, L.Hkv, b.Bq * L.Gp, 128);
+        _acc = pl.Vmem.Allocate($"{ScopeName}.acc", DType.F32, L.Hkv, b.Bq * L.Gp, L.D128);
+        _s = pl.Vmem.Allocate($"{ScopeName}.s", DType.F32, 2 * Math.Min(b.BqCompute, b.Bq) * L.Gp, b.BkvCompute);
+        string[] rows = ["kv_fetch", "q_fetch", "o_send", "kv_update"];
+        for (int r = 0; r < 4; r++)
+            for (int s = 0; s < 2; s++)
+                _sem[r, s] = pl.Semaphore($"{ScopeName}.sem[{rows[r]}][{s}]");
+        _pendingUpdate[0] = _pendingUpdate[1] = (-1, -1, 0, 0);
+        if (pl.Functional) InitFunctional();
+    }
+
+    public void Free()
+    {
+        foreach (var r in _kvBuf.Concat(_qBuf).Concat(_oBuf).Append(_l).Append(_m).Append(_acc).Append(_s)) _pl.Vmem.Free(r);
+    }
+
+    // ---------------------------------------------------------------- iteration order
+
+    private int QLen(int seq) => _p.QLen(seq);
+    private int Abq(int seq) => _case == RpaCase.Mixed ? _b.Bq : Math.Min(_b.Bq, _staticQLen ?? Math.Max(QLen(seq), 1));
+    private int NumBq(int seq) => QLen(seq) == 0 ? 0 : RpaLayout.CeilDiv(QLen(seq), Abq(seq));
+    private int Gap(int seq) => _p.KvLens[seq] - QLen(seq);
+    private int ProcessedQ(int seq, int b) => Gap(seq) + b * Abq(seq);
+
+    private int StartBkv(int seq, int b) =>
+        _o.SlidingWindow is int w ? Math.Max(ProcessedQ(seq, b) - w, 0) / _b.Bkv : 0;
+
+    private int EffectiveKvLen(int seq, int b) =>
+        _causal ? Math.Min(_p.KvLens[seq], ProcessedQ(seq, b) + Abq(seq)) : _p.KvLens[seq];
+
+    private int EndBkv(int seq, int b) => RpaLayout.CeilDiv(EffectiveKvLen(seq, b), _b.Bkv);
+
+    private readonly record struct QBlock(int Seq, int B);
+    private readonly record struct Visit(int Seq, int B, int Kb, int QIndex);
+
+    private (List<QBlock> QBlocks, List<Visit> Visits) Plan()
+    {
+        var qb = new List<QBlock>();
+        var visits = new List<Visit>();
+        for (int s = _seqStart; s < _seqEnd; s++)
+        {
+            int n = NumBq(s);
+            for (int b = 0; b < n; b++)
+            {
+                qb.Add(new QBlock(s, b));
+                int end = EndBkv(s, b);
+                for (int kb = StartBkv(s, b); kb < end; kb++) visits.Add(new Visit(s, b, kb, qb.Count - 1));
+            }
+        }
+        return (qb, visits);
+    }
+
+    // ---------------------------------------------------------------- the kernel body
+
+    public void Run()
+    {
+        var (qblocks, visits) = Plan();
+        if (visits.Count == 0) return;
+        var tl = _pl.Timeline;
+        long scopeStart = tl.Now;
+        int qSlot = 0, kvSlot = 0, oSlot = 0;
+        // Prologue: q block 0 and the first KV block of the first sequence.
+        StartQFetch(qblocks[0], qSlot);
+        StartKvFetch(visits[0], kvSlot);
+
+        int vi = 0;
+        for (int qi = 0; qi < qblocks.Count; qi++)
+        {
+            var q = qblocks[qi];
+            ResetState(q);
+            if (qi + 1 < qblocks.Count) StartQFetch(qblocks[qi + 1], 1 - qSlot);
+            bool lastQBlockOfSeq = q.B == NumBq(q.Seq) - 1;
+            if (lastQBlockOfSeq && _o.UpdateKvCache) WriteSkippedNewTokens(q);
+            bool first = true;
+            while (vi < visits.Count && visits[vi].QIndex == qi)
+            {
+                var v = visits[vi];
+                if (vi + 1 < visits.Count)
+                {
+                    int next = 1 - kvSlot;
+                    WaitCacheWrite(next);
+                    StartKvFetch(visits[vi + 1], next);
+                }
+                if (first) WaitSlot(1, qSlot);
+                first = false;
+                WaitSlot(0, kvSlot);
+                if (_o.UpdateKvCache && lastQBlockOfSeq) StartCacheWrite(kvSlot);
+                ComputeBlock(v, kvSlot, qSlot);
+                kvSlot = 1 - kvSlot;
+                vi++;
+            }
+            Finalize(q, qSlot, oSlot);
+            qSlot = 1 - qSlot;
+            oSlot = 1 - oSlot;
+        }
+        // Epilogue: both output sends and both cache writes.
+        for (int s = 0; s < 2; s++)
+        {
+            WaitSlot(2, s);
+            WaitCacheWrite(s);
+        }
+        tl.MarkScope(ScopeName, scopeStart);
+    }
+
+    // ---------------------------------------------------------------- DMAs
+
+    private void WaitSlot(int row, int slot)
+    {
+        long bytes = _inFlight[row, slot];
+        if (bytes == 0 && _sem[row, slot].Pending == 0) return;
+        AsyncCopy.WaitBytes(_pl, _sem[row, slot], bytes);
+        _inFlight[row, slot] = 0;
+    }
+
+    private void WaitCacheWrite(int slot) => WaitSlot(3, slot);
+
+    private void Dma(Ref src, Ref dst, int row, int slot, string label)
+    {
+        _pl.MakeAsyncCopy(src, dst, _sem[row, slot], label).Start();
+        _inFlight[row, slot] += src.Bytes;
+    }
+
+    private (int Start, int Size) QRows(QBlock q)
+    {
+        int abq = Abq(q.Seq);
+        int start = _p.CuQLens[q.Seq] + q.B * abq;
+        return (start, Math.Min(abq, _p.CuQLens[q.Seq + 1] - start));
+    }
+
+    private void StartQFetch(QBlock q, int slot)
+    {
+        var (start, sz) = QRows(q);
+        var src = _qHbm.Slice(1, start, sz);
+        var dst = _qBuf[slot].Reshape(_L.Hkv, _b.Bq, _L.Gp, _L.D128).Slice(1, 0, sz);
+        Dma(src, dst, 1, slot, "q fetch");
+    }
+
+    private void StartKvFetch(Visit v, int slot)
+    {
+        int s = v.Seq, kb = v.Kb, P = _p.PageSize, pps = _p.PagesPerSeq;
+        int kvLen = _p.KvLens[s], qLen = QLen(s);
+        int kvStart = kb * _b.Bkv;
+        int left = kvLen - kvStart;
+        int fromCache = _o.UpdateKvCache ? Math.Max(left - qLen, 0) : left;
+        int fromNew = left - fromCache;
+        int nCache = Math.Min(fromCache, _b.Bkv);
+        int nNew = Math.Min(_b.Bkv - nCache, fromNew);
+        var buf = _kvBuf[slot];
+        // Old tokens page by page: a static loop, so zero-size copies are issued too.
+        for (int i = 0; i < _bkvPages; i++)
+        {
+            int n = Math.Clamp(fromCache - i * P, 0, P);
+            int idx = Math.Min(s * pps + kb * _bkvPages + i, s * pps + pps - 1);
+            int page = n > 0 ? _p.PageIndices[idx] : 0; // a zero-size copy reads nothing; its page index may be padding
+            var src = _cacheHbm[page].Slice(0, 0, n);
+            var dst = buf.Slice(0, i * P, n).Slice(1, 0, _L.Rows);
+            Dma(src, dst, 0, slot, "kv fetch page");
+        }
+        int qEnd = _p.CuQLens[s + 1];
+        var nsrc = _newKvHbm.Slice(0, qEnd - fromNew, nNew);
+        var ndst = buf.Slice(0, nCache, nNew).Slice(1, 0, _L.Rows);
+        Dma(nsrc, ndst, 0, slot, "kv fetch new");
+        _pendingUpdate[slot] = (s, kb, kvStart + nCache, nNew);
+    }
+
+    /// <summary>Writes this block's new tokens from VMEM to their cache pages (one copy per touched page).</summary>
+    private void StartCacheWrite(int slot)
+    {
+        var (s, kb, offset, size) = _pendingUpdate[slot];
+        if (s < 0 || size <= 0) return;
+        int P = _p.PageSize;
+        int remaining = size;
+        int firstPage = offset / P;
+        for (int i = 0; remaining > 0; i++)
+        {
+            int inPage = i == 0 ? offset % P : 0;
+            int n = Math.Min(P - inPage, remaining);
+            int srcToken = (firstPage - kb * _bkvPages + i) * P + inPage;
+            int page = _p.PageIndices[s * _p.PagesPerSeq + firstPage + i];
+            var src = _kvBuf[slot].Slice(0, srcToken, n).Slice(1, 0, _L.Rows);
+            var dst = _cacheHbm[page].Slice(0, inPage, n);
+            Dma(src, dst, 3, slot, "kv cache write");
+            remaining -= n;
+        }
+        _pendingUpdate[slot] = (-1, -1, 0, 0);
+    }
+
+    /// <summary>
+    /// Caveat C2 (rpa.md 2.11), decided: upstream writes new tokens only from the KV blocks the last q block
+    /// visits, so with a sliding window new tokens in earlier blocks were never stored. HpcRpa stores every
+    /// new token: those blocks' tokens go straight from new_kv to their pages (HBM to HBM).
+    /// </summary>
+    private void WriteSkippedNewTokens(QBlock q)
+    {
+        int s = q.Seq, start = StartBkv(s, q.B);
+        int gap = Gap(s), kvLen = _p.KvLens[s], P = _p.PageSize;
+        int skippedEnd = Math.Min(start * _b.Bkv, kvLen);
+        if (gap >= skippedEnd) return;
+        int qStart = _p.CuQLens[s];
+        for (int pos = gap; pos < skippedEnd;)
+        {
+            int inPage = pos % P;
+            int n = Math.Min(P - inPage, skippedEnd - pos);
+            int page = _p.PageIndices[s * _p.PagesPerSeq + pos / P];
+            var src = _newKvHbm.Slice(0, qStart + (pos - gap), n);
+            var dst = _cacheHbm[page].Slice(0, inPage, n);
+            _pl.SyncCopy(src, dst, "kv cache write (skipped block)");
+            pos += n;
+        }
+    }
+
+    // ---------------------------------------------------------------- compute (timing; values in RpaKernel.Values.cs)
+
+    private void ResetState(QBlock q)
+    {
+        long rows = (long)_L.Hkv * _b.Bq * _L.Gp;
+        _pl.ChargeVpu("l, m, acc = 0", rows, 128, DType.F32, 0, 0, 2, null, _l.Root);
+        _m.Root.ReadyAt = _l.Root.ReadyAt;
+        _pl.ChargeVpu("l, m, acc = 0", rows, _L.D128, DType.F32, 0, 0, 1, null, _acc.Root);
+        if (_pl.Functional) ResetValues(q);
+    }
+
+    private void ComputeBlock(Visit v, int kvSlot, int qSlot)
+    {
+        int s = v.Seq;
+        int effective = Math.Clamp(EffectiveKvLen(s, v.B) - v.Kb * _b.Bkv, 0, _b.Bkv);
+        int chunks = RpaLayout.CeilDiv(effective, _b.BkvCompute);
+        int abq = Abq(s);
+        int abqc = Math.Min(_b.BqCompute, abq);
+        int subChunks = RpaLayout.CeilDiv(abq, abqc);
+        int rows = abqc * _L.Gp;
+        var kvIn = MxuArray.InputOf(_L.QDType == DType.F32 || _L.KvDType == DType.F32 ? DType.F32 : _L.KvDType, _L.KvDType);
+        var pvIn = MxuArray.InputOf(DType.F32, _L.KvDType);
+        var kv = _kvBuf[kvSlot].Root;
+        var qb = _qBuf[qSlot].Root;
+        var sA = _s.Root;
+        var dt = _L.KvDType;
+        var outDt = _L.QDType;
+        int bkvc = _b.BkvCompute, d128 = _L.D128;
+        for (int c = 0; c < chunks; c++)
+        {
+            for (int qc = 0; qc < subChunks; qc++)
+            {
+                for (int h = 0; h < _L.Hkv; h++)
+                {
+                    // K and V rows of head h out of the packed words (shift/truncate on the VPU).
+                    _pl.ChargeVpu("load kv", bkvc, 2 * d128, dt, _L.Pk > 1 ? 2 : 0, 1, 0, kv, kv);
+                    _pl.ChargeMatmul("q @ k.T", rows, bkvc, d128, kvIn, qb, kv, sA);
+                    _pl.ChargeVpu("scale + mask", rows, bkvc, DType.F32, 4, 1, 1, sA, sA);
+                    if (_o.SoftCap is not null) _pl.ChargeEup("soft cap tanh", rows, bkvc, DType.F32, sA, sA);
+                    _pl.ChargeLaneReduce("row max", rows, bkvc, outDt, sA, _m.Root);
+                    _pl.ChargeVpu("s - m", rows, bkvc, DType.F32, 1, 1, 1, _m.Root, sA, sA);
+                    _pl.ChargeEup("exp", rows, bkvc, DType.F32, sA, sA);
+                    _pl.ChargeLaneReduce("row sum", rows, bkvc, outDt, sA, _l.Root);
+                    _pl.ChargeEup("alpha = exp(m_old - m_new)", rows, 128, outDt, _m.Root, _l.Root);
+                    _pl.ChargeVpu("l = alpha l + sum", rows, 128, outDt, 2, 2, 2, _l.Root, _l.Root);
+                    _pl.ChargeMatmul("p @ v", rows, d128, bkvc, pvIn, sA, kv, _acc.Root);
+                    _pl.ChargeVpu("acc = alpha acc + pv", rows, d128, outDt, 2, 2, 1, _acc.Root, _acc.Root);
+                }
+                if (_pl.Functional) ComputeValues(v, kvSlot, qSlot, c, qc, abq, abqc);
+            }
+        }
+    }
+
+    private void Finalize(QBlock q, int qSlot, int oSlot)
+    {
+        long rows = (long)_L.Hkv * _b.Bq * _L.Gp;
+        WaitSlot(2, oSlot); // the slot's previous send must be done before it is overwritten
+        _pl.ChargeVpu("out = acc / l", rows, _L.D128, _L.QDType, 3, 2, 1, _acc.Root, _oBuf[oSlot].Root, _l.Root);
+        if (_pl.Functional) FinalizeValues(q, oSlot);
+        var (start, sz) = QRows(q);
+        var src = _oBuf[oSlot].Reshape(_L.Hkv, _b.Bq, _L.Gp, _L.D128).Slice(1, 0, sz);
+        var dst = _outHbm.Slice(1, start, sz);
+        Dma(src, dst, 2, oSlot, "o send");
+    }
+}

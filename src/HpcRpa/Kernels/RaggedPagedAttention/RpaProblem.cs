@@ -1,0 +1,62 @@
+using HpcRpa.Numerics;
+
+namespace HpcRpa.Kernels.RaggedPagedAttention;
+
+/// <summary>
+/// One ragged batch for RPA v3 (rpa.md 2.1). Tensors are raw little-endian bytes of their dtype:
+/// queries [T, Hq, D] (q dtype), keys/values [T, Hkv, D] (KV dtype, already quantised for fp8), and the
+/// KV cache in the packed layout of <see cref="RpaLayout"/>, updated in place. Value arrays may be empty
+/// for a timing-only run; the metadata is always needed.
+/// </summary>
+public sealed class RpaProblem
+{
+    public required int MaxNumTokens { get; init; }
+    public required int NumQHeads { get; init; }
+    public required int NumKvHeads { get; init; }
+    public required int HeadDim { get; init; }
+    public required int PageSize { get; init; }
+    public required int NumPages { get; init; }
+    public required int MaxNumSeqs { get; init; }
+    public required int PagesPerSeq { get; init; }
+    public required DType QDType { get; init; }
+    public required DType KvDType { get; init; }
+    public byte[] Queries { get; init; } = [];
+    public byte[] Keys { get; init; } = [];
+    public byte[] Values { get; init; } = [];
+    public byte[] KvCache { get; init; } = [];
+    public required int[] KvLens { get; init; }
+    public required int[] PageIndices { get; init; }
+    public required int[] CuQLens { get; init; }
+    public required int[] Distribution { get; init; }
+
+    public int NumSeqs => Distribution.Length == 3 ? Distribution[2] : 0;
+    public int TotalQTokens => NumSeqs > 0 && CuQLens.Length > NumSeqs ? CuQLens[NumSeqs] : 0;
+    public RpaLayout Layout => new(NumQHeads, NumKvHeads, HeadDim, QDType, KvDType);
+    public int QLen(int seq) => CuQLens[seq + 1] - CuQLens[seq];
+}
+
+/// <summary>Static options of the call (rpa.md 2.1 option table).</summary>
+public sealed record RpaOptions
+{
+    public double SmScale { get; init; } = 1.0;
+    public int? SlidingWindow { get; init; }
+    public double? SoftCap { get; init; }
+    public double? QScale { get; init; }
+    public double? KScale { get; init; }
+    public double? VScale { get; init; }
+    public bool Causal { get; init; } = true;
+    public bool UpdateKvCache { get; init; } = true;
+    /// <summary>Static q_len of the prefill range; null runs that range with dynamic q_len (HpcRpa never skips it, caveat C1).</summary>
+    public int? ChunkPrefillSize { get; init; }
+    public RpaBlockSizes? DecodeBlocks { get; init; }
+    public RpaBlockSizes? PrefillBlocks { get; init; }
+    public RpaBlockSizes? MixedBlocks { get; init; }
+    public long? VmemLimitBytes { get; init; }
+
+    public RpaBlockSizes? Blocks(RpaCase c) => c switch
+    {
+        RpaCase.Decode => DecodeBlocks,
+        RpaCase.Prefill => PrefillBlocks,
+        _ => MixedBlocks,
+    };
+}
