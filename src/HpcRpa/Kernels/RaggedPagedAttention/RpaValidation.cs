@@ -53,8 +53,10 @@ public static class RpaValidation
         ValidateOptions(o, chip);
         foreach (RpaCase c in Enum.GetValues<RpaCase>())
         {
-            var b = o.Blocks(c) ?? RpaBlockSizes.Default(c, chip, p.QDType, p.KvDType, p.NumQHeads, p.NumKvHeads, p.HeadDim, p.PageSize, p.MaxNumTokens, p.PagesPerSeq);
-            ValidateBlocks(c, b, p, o, chip);
+            // Like upstream, the divisibility rules bind the tuples a caller gives; the heuristic's own
+            // defaults can leave a ragged last compute chunk (e.g. bkv 1088 with bkv_c 512), which the kernel handles.
+            if (o.Blocks(c) is { } given) ValidateBlocks(c, given, p, o, chip);
+            else ValidateFit(c, RpaBlockSizes.Default(c, chip, p.QDType, p.KvDType, p.NumQHeads, p.NumKvHeads, p.HeadDim, p.PageSize, p.MaxNumTokens, p.PagesPerSeq), p, o, chip);
         }
         ValidateMetadata(p, o);
     }
@@ -83,6 +85,12 @@ public static class RpaValidation
         if (b.Bkv % b.BkvCompute != 0) throw new ValidationException(f + ".bkv_sz", null, b.Bkv.ToString(), $"must be divisible by bkv_csz = {b.BkvCompute}");
         if (b.Bkv % p.PageSize != 0) throw new ValidationException(f + ".bkv_sz", null, b.Bkv.ToString(), $"must be divisible by page_size = {p.PageSize}");
         if (b.BkvCompute % p.PageSize != 0) throw new ValidationException(f + ".bkv_csz", null, b.BkvCompute.ToString(), $"must be divisible by page_size = {p.PageSize}");
+        ValidateFit(c, b, p, o, chip);
+    }
+
+    private static void ValidateFit(RpaCase c, RpaBlockSizes b, RpaProblem p, RpaOptions o, ChipSpec chip)
+    {
+        string f = $"{c.ToString().ToLowerInvariant()}_block_sizes";
         long need = VmemBytes(p.Layout, b);
         long limit = o.VmemLimitBytes ?? chip.VmemBytesPerCore;
         if (need > limit)
