@@ -68,6 +68,13 @@ public sealed record RpaBlockSizes(int Bq, int Bkv, int BqCompute, int BkvComput
         return n.StartsWith("tpu7") || n.StartsWith("v7") || n.StartsWith("tpu8") || n.StartsWith("v8");
     }
 
+    /// <summary>The kernel's named scope: RPA{d|p|m}-p_{P}-bq_{bq}_{bq_c}-bkv_{bkv}_{bkv_c}[-sw_{W}] (rpa.md 2.6).</summary>
+    public static string ScopeName(RpaCase c, int pageSize, RpaBlockSizes b, int? slidingWindow)
+    {
+        char sym = c switch { RpaCase.Decode => 'd', RpaCase.Prefill => 'p', _ => 'm' };
+        return $"RPA{sym}-p_{pageSize}-bq_{b.Bq}_{b.BqCompute}-bkv_{b.Bkv}_{b.BkvCompute}" + (slidingWindow is int w ? $"-sw_{w}" : "");
+    }
+
     public static int NextPow2(int x)
     {
         int p = 1;

@@ -54,8 +54,7 @@ internal sealed unsafe partial class RpaKernel
         // Decode forces the causal mask off (redundant for q_len 1); the window still applies.
         _causal = o.Causal && kase != RpaCase.Decode;
         _bkvPages = b.Bkv / p.PageSize;
-        char sym = kase switch { RpaCase.Decode => 'd', RpaCase.Prefill => 'p', _ => 'm' };
-        ScopeName = $"RPA{sym}-p_{p.PageSize}-bq_{b.Bq}_{b.BqCompute}-bkv_{b.Bkv}_{b.BkvCompute}" + (o.SlidingWindow is int w ? $"-sw_{w}" : "");
+        ScopeName = RpaBlockSizes.ScopeName(kase, p.PageSize, b, o.SlidingWindow);
 
         var L = _L;
         for (int i = 0; i < 2; i++)

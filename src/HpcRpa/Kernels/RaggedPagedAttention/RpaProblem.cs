@@ -8,7 +8,7 @@ namespace HpcRpa.Kernels.RaggedPagedAttention;
 /// KV cache in the packed layout of <see cref="RpaLayout"/>, updated in place. Value arrays may be empty
 /// for a timing-only run; the metadata is always needed.
 /// </summary>
-public sealed class RpaProblem
+public sealed record RpaProblem
 {
     public required int MaxNumTokens { get; init; }
     public required int NumQHeads { get; init; }
