@@ -34,19 +34,25 @@ cli() {
 run_tests() {
   local log; log=$(mktemp)
   local rc=0
+  set +e
   dotnet test "$ROOT/HpcRpa.sln" -c "$CONFIG" --no-build -nologo -v quiet \
-      --logger "console;verbosity=normal" 2>&1 | tee "$log" | grep -E '^\s*(Failed|Passed!|Failed!|Skipped|Total tests|error)' || true
-  # Sum the per-project summary lines ("Passed!  - Failed: 0, Passed: 12, Skipped: 0, Total: 12").
+      --logger "console;verbosity=normal" >"$log" 2>&1
+  local test_rc=$?
+  set -e
+  # Failures and per-project summaries; the passing tests' own lines stay in the log only.
+  grep -E '^\s+Failed |^Test Run|^\s+(Total tests|Passed|Failed|Skipped):|error|Exception' "$log" | grep -v '^\s*Passed ' || true
+  # Sum the per-project summaries ("     Passed: 126", "     Failed: 0").
   local passed failed skipped projects
-  passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
-  failed=$(grep -Eo 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
-  skipped=$(grep -Eo 'Skipped: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
-  projects=$(grep -cE '(Passed|Failed)! +-' "$log" || true)
+  passed=$( (grep -E '^\s+Passed:\s+[0-9]+' "$log" || true) | awk '{s+=$2} END {print s+0}')
+  failed=$( (grep -E '^\s+Failed:\s+[0-9]+' "$log" || true) | awk '{s+=$2} END {print s+0}')
+  skipped=$( (grep -E '^\s+Skipped:\s+[0-9]+' "$log" || true) | awk '{s+=$2} END {print s+0}')
+  projects=$( (grep -E '^Total tests:' "$log" || true) | wc -l)
   if grep -qE 'error (CS|MSB|NU)[0-9]+|Test Run Aborted|The active test run was aborted' "$log"; then rc=1; fi
+  [ "$test_rc" -eq 0 ] || rc=1
   [ "$failed" -eq 0 ] || rc=1
   [ "$projects" -gt 0 ] || { echo "no test project reported a result" >&2; rc=1; }
   rm -f "$log"
-  echo "test projects: $projects"
+  echo "test projects with tests: $projects"
   if [ "$skipped" -gt 0 ]; then echo "$passed passed, $failed failed, $skipped skipped"; else echo "$passed passed, $failed failed"; fi
   return $rc
 }

@@ -1,0 +1,158 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace HpcRpa.Numerics;
+
+/// <summary>
+/// Matrix products with f32 accumulation. Canonical order, identical on every path: each output is a chain of
+/// fused multiply-adds over k in increasing order starting from 0; with <c>accumulate</c> that sum is then
+/// added to C once. Vectorised across output columns (never across k), so the order never changes.
+/// </summary>
+public static class Gemm
+{
+    [ThreadStatic] private static float[]? t_packB;
+    [ThreadStatic] private static float[]? t_packA;
+
+    /// <summary>C[m×n] (+)= A[m×k]·B, B k×n row-major, or n×k when <paramref name="transposeB"/> (A·Bᵀ).</summary>
+    public static void MatMulF32(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc,
+        int m, int n, int k, bool transposeB, bool accumulate, SimdPath path = SimdPath.Auto)
+    {
+        Check(a.Length, lda, m, k, "a");
+        if (transposeB) Check(b.Length, ldb, n, k, "b"); else Check(b.Length, ldb, k, n, "b");
+        Check(c.Length, ldc, m, n, "c");
+        if (m == 0 || n == 0) return;
+        if (transposeB)
+        {
+            // Pack Bᵀ (k×n) so columns are contiguous: the order of the k-sum does not change.
+            var packed = Rent(ref t_packB, k * n);
+            for (int j = 0; j < n; j++)
+            {
+                var row = b.Slice(j * ldb, k);
+                for (int t = 0; t < k; t++) packed[t * n + j] = row[t];
+            }
+            Dispatch(a, lda, packed.AsSpan(0, k * n), n, c, ldc, m, n, k, accumulate, path);
+        }
+        else Dispatch(a, lda, b, ldb, c, ldc, m, n, k, accumulate, path);
+    }
+
+    /// <summary>bf16 inputs, f32 products and accumulation (a bf16 × bf16 product is exact in f32).</summary>
+    public static void MatMulBf16(ReadOnlySpan<ushort> a, int lda, ReadOnlySpan<ushort> b, int ldb, Span<float> c, int ldc,
+        int m, int n, int k, bool transposeB, bool accumulate, SimdPath path = SimdPath.Auto)
+    {
+        Check(a.Length, lda, m, k, "a");
+        if (transposeB) Check(b.Length, ldb, n, k, "b"); else Check(b.Length, ldb, k, n, "b");
+        Check(c.Length, ldc, m, n, "c");
+        if (m == 0 || n == 0) return;
+        var af = Rent(ref t_packA, m * k);
+        for (int i = 0; i < m; i++) Bf16.ToFloat(a.Slice(i * lda, k), af.AsSpan(i * k, k));
+        var bf = Rent(ref t_packB, k * n);
+        if (transposeB)
+        {
+            for (int j = 0; j < n; j++)
+                for (int t = 0; t < k; t++) bf[t * n + j] = Bf16.ToFloat(b[j * ldb + t]);
+        }
+        else
+        {
+            for (int t = 0; t < k; t++) Bf16.ToFloat(b.Slice(t * ldb, n), bf.AsSpan(t * n, n));
+        }
+        Dispatch(af.AsSpan(0, m * k), k, bf.AsSpan(0, k * n), n, c, ldc, m, n, k, accumulate, path);
+    }
+
+    private static float[] Rent(ref float[]? slot, int size)
+    {
+        if (slot is null || slot.Length < size) slot = new float[Math.Max(size, 1024)];
+        return slot;
+    }
+
+    private static void Check(int length, int ld, int rows, int cols, string name)
+    {
+        if (rows < 0 || cols < 0) throw new ArgumentOutOfRangeException(name, $"{name}: negative shape {rows}x{cols}");
+        if (rows > 0 && ld < cols) throw new ArgumentException($"{name}: leading dimension {ld} < {cols} columns", name);
+        long need = rows == 0 ? 0 : (long)(rows - 1) * ld + cols;
+        if (length < need) throw new ArgumentException($"{name}: span of {length} elements is shorter than {rows}x{cols} with leading dimension {ld} ({need})", name);
+    }
+
+    private static void Dispatch(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc, int m, int n, int k, bool acc, SimdPath path)
+    {
+        ref float pa = ref MemoryMarshal.GetReference(a);
+        ref float pb = ref MemoryMarshal.GetReference(b);
+        ref float pc = ref MemoryMarshal.GetReference(c);
+        switch (SimdPaths.Resolve(path))
+        {
+            case SimdPath.V512: Kernel<V512>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc); break;
+            case SimdPath.V256: Kernel<V256>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc); break;
+            case SimdPath.V128: Kernel<V128>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc); break;
+            default: Kernel<S1>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc); break;
+        }
+    }
+
+    /// <summary>Columns in blocks of 2 vectors, then 1 vector, then scalars; rows in blocks of 4, then 1.</summary>
+    private static void Kernel<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int m, int n, int k, bool acc)
+        where TV : unmanaged, IVec<TV>
+    {
+        int w = TV.Count;
+        int j = 0;
+        for (; j + 2 * w <= n; j += 2 * w)
+        {
+            int i = 0;
+            for (; i + 4 <= m; i += 4) Block4x2<TV>(ref a, lda, ref b, ldb, ref c, ldc, i, j, k, acc);
+            for (; i < m; i++) Block1<TV>(ref a, lda, ref b, ldb, ref c, ldc, i, j, k, acc, 2);
+        }
+        for (; j + w <= n; j += w)
+            for (int i = 0; i < m; i++) Block1<TV>(ref a, lda, ref b, ldb, ref c, ldc, i, j, k, acc, 1);
+        for (; j < n; j++)
+            for (int i = 0; i < m; i++) Block1<S1>(ref a, lda, ref b, ldb, ref c, ldc, i, j, k, acc, 1);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Block4x2<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int i, int j, int k, bool acc)
+        where TV : unmanaged, IVec<TV>
+    {
+        int w = TV.Count;
+        TV z = TV.Splat(0f);
+        TV c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
+        ref float a0 = ref Unsafe.Add(ref a, (nint)i * lda);
+        ref float a1 = ref Unsafe.Add(ref a0, lda);
+        ref float a2 = ref Unsafe.Add(ref a1, lda);
+        ref float a3 = ref Unsafe.Add(ref a2, lda);
+        ref float bj = ref Unsafe.Add(ref b, j);
+        for (int t = 0; t < k; t++)
+        {
+            ref float brow = ref Unsafe.Add(ref bj, (nint)t * ldb);
+            TV b0 = TV.Load(ref brow), b1 = TV.Load(ref Unsafe.Add(ref brow, w));
+            TV x = TV.Splat(Unsafe.Add(ref a0, t)); c00 = TV.Fma(x, b0, c00); c01 = TV.Fma(x, b1, c01);
+            x = TV.Splat(Unsafe.Add(ref a1, t)); c10 = TV.Fma(x, b0, c10); c11 = TV.Fma(x, b1, c11);
+            x = TV.Splat(Unsafe.Add(ref a2, t)); c20 = TV.Fma(x, b0, c20); c21 = TV.Fma(x, b1, c21);
+            x = TV.Splat(Unsafe.Add(ref a3, t)); c30 = TV.Fma(x, b0, c30); c31 = TV.Fma(x, b1, c31);
+        }
+        ref float cr = ref Unsafe.Add(ref c, (nint)i * ldc + j);
+        Put(c00, ref cr, acc); Put(c01, ref Unsafe.Add(ref cr, w), acc);
+        cr = ref Unsafe.Add(ref cr, ldc); Put(c10, ref cr, acc); Put(c11, ref Unsafe.Add(ref cr, w), acc);
+        cr = ref Unsafe.Add(ref cr, ldc); Put(c20, ref cr, acc); Put(c21, ref Unsafe.Add(ref cr, w), acc);
+        cr = ref Unsafe.Add(ref cr, ldc); Put(c30, ref cr, acc); Put(c31, ref Unsafe.Add(ref cr, w), acc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Block1<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int i, int j, int k, bool acc, int vectors)
+        where TV : unmanaged, IVec<TV>
+    {
+        int w = TV.Count;
+        TV c0 = TV.Splat(0f), c1 = c0;
+        ref float ar = ref Unsafe.Add(ref a, (nint)i * lda);
+        ref float bj = ref Unsafe.Add(ref b, j);
+        for (int t = 0; t < k; t++)
+        {
+            ref float brow = ref Unsafe.Add(ref bj, (nint)t * ldb);
+            TV x = TV.Splat(Unsafe.Add(ref ar, t));
+            c0 = TV.Fma(x, TV.Load(ref brow), c0);
+            if (vectors == 2) c1 = TV.Fma(x, TV.Load(ref Unsafe.Add(ref brow, w)), c1);
+        }
+        ref float cr = ref Unsafe.Add(ref c, (nint)i * ldc + j);
+        Put(c0, ref cr, acc);
+        if (vectors == 2) Put(c1, ref Unsafe.Add(ref cr, w), acc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Put<TV>(TV v, ref float dst, bool acc) where TV : unmanaged, IVec<TV> =>
+        TV.Store(acc ? TV.Add(TV.Load(ref dst), v) : v, ref dst);
+}

@@ -1,0 +1,174 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace HpcRpa.Numerics;
+
+/// <summary>
+/// exp, row max, row sum and the fused softmax step, each written once over <see cref="IVec{TSelf}"/> so the
+/// scalar and every vector width compute the same bits. Row sums use one canonical order on every path:
+/// element j goes to partial j mod 16, then the 16 partials are added pairwise ((p0+p8), (p1+p9), ... down to one).
+/// </summary>
+public static class VectorMath
+{
+    private const int Partials = 16;
+
+    // exp(x) = 2^n · e^r with n = floor(x·log2 e + 1/2), r = x − n·ln2 (two-constant Cody–Waite split),
+    // e^r by Cephes' expf polynomial (≤ 1 ulp on [−ln2/2, ln2/2]); 2^n applied in two halves so results near
+    // the overflow and subnormal edges stay right.
+    private const float Log2E = 1.44269504088896341f;
+    private const float Ln2Hi = 0.693359375f;
+    private const float Ln2Lo = -2.12194440e-4f;
+    private const float P0 = 1.9875691500e-4f, P1 = 1.3981999507e-3f, P2 = 8.3334519073e-3f, P3 = 4.1665795894e-2f, P4 = 1.6666665459e-1f, P5 = 5.0000001201e-1f;
+    private const float Hi = 88.8f, Lo = -104f;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV ExpV<TV>(TV x) where TV : unmanaged, IVec<TV>
+    {
+        TV xc = TV.Min(TV.Max(x, TV.Splat(Lo)), TV.Splat(Hi));
+        TV n = TV.Floor(TV.Fma(xc, TV.Splat(Log2E), TV.Splat(0.5f)));
+        TV r = TV.Fma(n, TV.Splat(-Ln2Hi), xc);
+        r = TV.Fma(n, TV.Splat(-Ln2Lo), r);
+        TV p = TV.Fma(TV.Splat(P0), r, TV.Splat(P1));
+        p = TV.Fma(p, r, TV.Splat(P2));
+        p = TV.Fma(p, r, TV.Splat(P3));
+        p = TV.Fma(p, r, TV.Splat(P4));
+        p = TV.Fma(p, r, TV.Splat(P5));
+        TV y = TV.Add(TV.Fma(TV.Mul(p, r), r, r), TV.Splat(1f));
+        TV n1 = TV.Floor(TV.Mul(n, TV.Splat(0.5f)));
+        TV n2 = TV.Sub(n, n1);
+        y = TV.Mul(TV.Mul(y, TV.Pow2(n1)), TV.Pow2(n2));
+        return TV.KeepNaN(x, y);
+    }
+
+    public static void Exp(ReadOnlySpan<float> x, Span<float> y, SimdPath path = SimdPath.Auto)
+    {
+        if (y.Length < x.Length) throw new ArgumentException($"destination holds {y.Length}, source has {x.Length}", nameof(y));
+        ref float px = ref MemoryMarshal.GetReference(x);
+        ref float py = ref MemoryMarshal.GetReference(y);
+        switch (SimdPaths.Resolve(path))
+        {
+            case SimdPath.V512: ExpRun<V512>(ref px, ref py, x.Length); break;
+            case SimdPath.V256: ExpRun<V256>(ref px, ref py, x.Length); break;
+            case SimdPath.V128: ExpRun<V128>(ref px, ref py, x.Length); break;
+            default: ExpRun<S1>(ref px, ref py, x.Length); break;
+        }
+    }
+
+    private static void ExpRun<TV>(ref float x, ref float y, int n) where TV : unmanaged, IVec<TV>
+    {
+        int i = 0;
+        for (; i + TV.Count <= n; i += TV.Count) TV.Store(ExpV(TV.Load(ref Unsafe.Add(ref x, i))), ref Unsafe.Add(ref y, i));
+        for (; i < n; i++) S1.Store(ExpV(S1.Load(ref Unsafe.Add(ref x, i))), ref Unsafe.Add(ref y, i));
+    }
+
+    public static void RowMax(ReadOnlySpan<float> x, int rows, int cols, int ld, Span<float> result, SimdPath path = SimdPath.Auto) =>
+        RowReduce(x, rows, cols, ld, result, path, max: true);
+
+    public static void RowSum(ReadOnlySpan<float> x, int rows, int cols, int ld, Span<float> result, SimdPath path = SimdPath.Auto) =>
+        RowReduce(x, rows, cols, ld, result, path, max: false);
+
+    private static void RowReduce(ReadOnlySpan<float> x, int rows, int cols, int ld, Span<float> result, SimdPath path, bool max)
+    {
+        CheckMatrix(x.Length, rows, cols, ld, nameof(x));
+        if (result.Length < rows) throw new ArgumentException($"result holds {result.Length}, need {rows}", nameof(result));
+        for (int r = 0; r < rows; r++)
+        {
+            ref float row = ref Unsafe.Add(ref MemoryMarshal.GetReference(x), (nint)r * ld);
+            result[r] = Reduce(ref row, cols, path, max);
+        }
+    }
+
+    private static float Reduce(ref float row, int cols, SimdPath path, bool max) => SimdPaths.Resolve(path) switch
+    {
+        SimdPath.V512 => Reduce<V512>(ref row, cols, max),
+        SimdPath.V256 => Reduce<V256>(ref row, cols, max),
+        SimdPath.V128 => Reduce<V128>(ref row, cols, max),
+        _ => Reduce<S1>(ref row, cols, max),
+    };
+
+    private static float Reduce<TV>(ref float row, int cols, bool max) where TV : unmanaged, IVec<TV>
+    {
+        int per = Partials / TV.Count; // vectors covering one group of 16
+        Span<float> part = stackalloc float[Partials];
+        part.Fill(max ? float.NegativeInfinity : 0f);
+        int full = cols / Partials * Partials;
+        if (full > 0)
+        {
+            Span<TV> acc = stackalloc TV[per];
+            for (int v = 0; v < per; v++) acc[v] = TV.Load(ref Unsafe.Add(ref row, v * TV.Count));
+            for (int j = Partials; j < full; j += Partials)
+                for (int v = 0; v < per; v++)
+                {
+                    TV e = TV.Load(ref Unsafe.Add(ref row, j + v * TV.Count));
+                    acc[v] = max ? TV.Max(acc[v], e) : TV.Add(acc[v], e);
+                }
+            for (int v = 0; v < per; v++) TV.Store(acc[v], ref part[v * TV.Count]);
+        }
+        for (int j = full; j < cols; j++)
+        {
+            float e = Unsafe.Add(ref row, j);
+            int p = j % Partials;
+            part[p] = full == 0 && j < Partials ? e : max ? MathF.Max(part[p], e) : part[p] + e;
+        }
+        for (int w = Partials / 2; w >= 1; w /= 2)
+            for (int p = 0; p < w; p++)
+                part[p] = max ? MathF.Max(part[p], part[p + w]) : part[p] + part[p + w];
+        return part[0];
+    }
+
+    /// <summary>p[r, c] = exp(s[r, c] − rowOffset[r]); rowSum[r] = Σ_c p[r, c] in the canonical order.</summary>
+    public static void ExpSubRowwise(ReadOnlySpan<float> s, int rows, int cols, int lds, ReadOnlySpan<float> rowOffset,
+        Span<float> p, int ldp, Span<float> rowSum, SimdPath path = SimdPath.Auto)
+    {
+        CheckMatrix(s.Length, rows, cols, lds, nameof(s));
+        CheckMatrix(p.Length, rows, cols, ldp, nameof(p));
+        if (rowOffset.Length < rows) throw new ArgumentException($"rowOffset holds {rowOffset.Length}, need {rows}", nameof(rowOffset));
+        if (rowSum.Length < rows) throw new ArgumentException($"rowSum holds {rowSum.Length}, need {rows}", nameof(rowSum));
+        var resolved = SimdPaths.Resolve(path);
+        ref float ps = ref MemoryMarshal.GetReference(s);
+        ref float pp = ref MemoryMarshal.GetReference(p);
+        for (int r = 0; r < rows; r++)
+        {
+            ref float sr = ref Unsafe.Add(ref ps, (nint)r * lds);
+            ref float pr = ref Unsafe.Add(ref pp, (nint)r * ldp);
+            float off = rowOffset[r];
+            switch (resolved)
+            {
+                case SimdPath.V512: ExpSubRow<V512>(ref sr, ref pr, cols, off); break;
+                case SimdPath.V256: ExpSubRow<V256>(ref sr, ref pr, cols, off); break;
+                case SimdPath.V128: ExpSubRow<V128>(ref sr, ref pr, cols, off); break;
+                default: ExpSubRow<S1>(ref sr, ref pr, cols, off); break;
+            }
+            rowSum[r] = Reduce(ref pr, cols, resolved, max: false);
+        }
+    }
+
+    private static void ExpSubRow<TV>(ref float s, ref float p, int cols, float offset) where TV : unmanaged, IVec<TV>
+    {
+        TV o = TV.Splat(offset);
+        int j = 0;
+        for (; j + TV.Count <= cols; j += TV.Count) TV.Store(ExpV(TV.Sub(TV.Load(ref Unsafe.Add(ref s, j)), o)), ref Unsafe.Add(ref p, j));
+        for (; j < cols; j++) Unsafe.Add(ref p, j) = ExpV(S1.Splat(Unsafe.Add(ref s, j) - offset)).V;
+    }
+
+    /// <summary>x[r, c] *= rowScale[r].</summary>
+    public static void ScaleRows(Span<float> x, int rows, int cols, int ld, ReadOnlySpan<float> rowScale, SimdPath path = SimdPath.Auto)
+    {
+        CheckMatrix(x.Length, rows, cols, ld, nameof(x));
+        if (rowScale.Length < rows) throw new ArgumentException($"rowScale holds {rowScale.Length}, need {rows}", nameof(rowScale));
+        // Elementwise multiply has no order to preserve: TensorPrimitives' vectorised Multiply is exact on every width.
+        for (int r = 0; r < rows; r++)
+        {
+            var row = x.Slice(r * ld, cols);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(row, rowScale[r], row);
+        }
+    }
+
+    private static void CheckMatrix(int length, int rows, int cols, int ld, string name)
+    {
+        if (rows < 0 || cols < 0) throw new ArgumentOutOfRangeException(name, $"{name}: negative shape {rows}x{cols}");
+        if (rows > 0 && ld < cols) throw new ArgumentException($"{name}: leading dimension {ld} < {cols} columns", name);
+        long need = rows == 0 ? 0 : (long)(rows - 1) * ld + cols;
+        if (length < need) throw new ArgumentException($"{name}: span of {length} is shorter than {rows}x{cols} with leading dimension {ld}", name);
+    }
+}
