@@ -37,7 +37,7 @@ public sealed class RpaDispatcher(ChipSpec chip, ILogger? logger = null, RpaVari
         {
             foreach (var c in Enum.GetValues<RpaCase>())
             {
-                if (o.Blocks(c) is not null) continue; // a caller's tuple that does not fit is the caller's error
+                if (o.Blocks(c) is not null || p.Distribution.Length != 3 || !p.HasSequences(c)) continue; // a caller's tuple that does not fit is the caller's error
                 var b = RpaBlockSizes.Default(c, Chip, p.QDType, p.KvDType, p.NumQHeads, p.NumKvHeads, p.HeadDim, p.PageSize, p.MaxNumTokens, p.PagesPerSeq);
                 long need = RpaValidation.VmemBytes(p.Layout, b);
                 long limit = o.VmemLimitBytes ?? Chip.VmemBytesPerCore;
@@ -63,10 +63,9 @@ public sealed class RpaDispatcher(ChipSpec chip, ILogger? logger = null, RpaVari
 
         RpaValidation.Validate(p, o, Chip, mode == ExecutionMode.Functional);
         var names = new List<string>();
-        var d = p.Distribution;
         foreach (var c in Enum.GetValues<RpaCase>())
         {
-            var (s0, s1) = c switch { RpaCase.Decode => (0, d[0]), RpaCase.Prefill => (d[0], d[1]), _ => (d[1], d[2]) };
+            var (s0, s1) = p.Range(c);
             if (s1 <= s0) continue;
             var blocks = o.Blocks(c) ?? RpaBlockSizes.Default(c, Chip, p.QDType, p.KvDType, p.NumQHeads, p.NumKvHeads, p.HeadDim, p.PageSize, p.MaxNumTokens, p.PagesPerSeq);
             var key = RpaVariantKey.For(Chip.Name, c, p, o, blocks);

@@ -3,10 +3,23 @@ using System.Runtime.InteropServices;
 
 namespace HpcRpa.Numerics;
 
+/// <summary>How a dot product's terms are summed.</summary>
+public enum Accumulation : byte
+{
+    /// <summary>A chain of f32 fused multiply-adds over k (what an f32 accumulator does).</summary>
+    Fma,
+    /// <summary>
+    /// Compensated (Ogita–Rump–Oishi Dot2): the rounding error of every product (exact by FMA) and of every sum
+    /// (TwoSum) is carried in a second f32 accumulator and added once at the end — about twice the precision of
+    /// f32, for logits whose errors the softmax would amplify.
+    /// </summary>
+    Compensated,
+}
+
 /// <summary>
-/// Matrix products with f32 accumulation. Canonical order, identical on every path: each output is a chain of
-/// fused multiply-adds over k in increasing order starting from 0; with <c>accumulate</c> that sum is then
-/// added to C once. Vectorised across output columns (never across k), so the order never changes.
+/// Matrix products with f32 results. Canonical order, identical on every path: each output is a sum over k in
+/// increasing order starting from 0 (an FMA chain, or its compensated form); with <c>accumulate</c> that sum is
+/// then added to C once. Vectorised across output columns (never across k), so the order never changes.
 /// </summary>
 public static class Gemm
 {
@@ -15,12 +28,30 @@ public static class Gemm
 
     /// <summary>C[m×n] (+)= A[m×k]·B, B k×n row-major, or n×k when <paramref name="transposeB"/> (A·Bᵀ).</summary>
     public static void MatMulF32(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc,
-        int m, int n, int k, bool transposeB, bool accumulate, SimdPath path = SimdPath.Auto)
+        int m, int n, int k, bool transposeB, bool accumulate, SimdPath path = SimdPath.Auto, Accumulation sum = Accumulation.Fma)
     {
         Check(a.Length, lda, m, k, "a");
         if (transposeB) Check(b.Length, ldb, n, k, "b"); else Check(b.Length, ldb, k, n, "b");
         Check(c.Length, ldc, m, n, "c");
         if (m == 0 || n == 0) return;
+        if (sum == Accumulation.Compensated)
+        {
+            ReadOnlySpan<float> bk = b;
+            int ldbk = ldb;
+            if (transposeB)
+            {
+                var packedT = Rent(ref t_packB, k * n);
+                for (int j = 0; j < n; j++)
+                {
+                    var row = b.Slice(j * ldb, k);
+                    for (int t = 0; t < k; t++) packedT[t * n + j] = row[t];
+                }
+                bk = packedT.AsSpan(0, k * n);
+                ldbk = n;
+            }
+            DispatchCompensated(a, lda, bk, ldbk, c, ldc, m, n, k, accumulate, path);
+            return;
+        }
         if (transposeB)
         {
             // Pack Bᵀ (k×n) so columns are contiguous: the order of the k-sum does not change.
@@ -84,6 +115,53 @@ public static class Gemm
             case SimdPath.V128: Kernel<V128>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc); break;
             default: Kernel<S1>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc); break;
         }
+    }
+
+    private static void DispatchCompensated(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc, int m, int n, int k, bool acc, SimdPath path)
+    {
+        ref float pa = ref MemoryMarshal.GetReference(a);
+        ref float pb = ref MemoryMarshal.GetReference(b);
+        ref float pc = ref MemoryMarshal.GetReference(c);
+        switch (SimdPaths.Resolve(path))
+        {
+            case SimdPath.V512: KernelCompensated<V512>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc); break;
+            case SimdPath.V256: KernelCompensated<V256>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc); break;
+            case SimdPath.V128: KernelCompensated<V128>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc); break;
+            default: KernelCompensated<S1>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc); break;
+        }
+    }
+
+    private static void KernelCompensated<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int m, int n, int k, bool acc)
+        where TV : unmanaged, IVec<TV>
+    {
+        int j = 0;
+        for (; j + TV.Count <= n; j += TV.Count)
+            for (int i = 0; i < m; i++) Dot2<TV>(ref a, lda, ref b, ldb, ref c, ldc, i, j, k, acc);
+        for (; j < n; j++)
+            for (int i = 0; i < m; i++) Dot2<S1>(ref a, lda, ref b, ldb, ref c, ldc, i, j, k, acc);
+    }
+
+    /// <summary>Dot2: s += p with TwoSum, c += (sum error + product error), result s + c.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Dot2<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int i, int j, int k, bool acc)
+        where TV : unmanaged, IVec<TV>
+    {
+        TV s = TV.Splat(0f), comp = s;
+        ref float ar = ref Unsafe.Add(ref a, (nint)i * lda);
+        ref float bj = ref Unsafe.Add(ref b, j);
+        for (int t = 0; t < k; t++)
+        {
+            TV x = TV.Splat(Unsafe.Add(ref ar, t));
+            TV y = TV.Load(ref Unsafe.Add(ref bj, (nint)t * ldb));
+            TV p = TV.Mul(x, y);
+            TV pe = TV.Fma(x, y, TV.Sub(TV.Splat(0f), p));
+            TV s2 = TV.Add(s, p);
+            TV bv = TV.Sub(s2, s);
+            TV se = TV.Add(TV.Sub(s, TV.Sub(s2, bv)), TV.Sub(p, bv));
+            comp = TV.Add(comp, TV.Add(se, pe));
+            s = s2;
+        }
+        Put(TV.Add(s, comp), ref Unsafe.Add(ref c, (nint)i * ldc + j), acc);
     }
 
     /// <summary>Columns in blocks of 2 vectors, then 1 vector, then scalars; rows in blocks of 4, then 1.</summary>

@@ -128,7 +128,8 @@ internal sealed unsafe partial class RpaKernel
                     ElementRows.Decode(qh, (t0 + t) * Gp + g, row);
                     row[..D].CopyTo(qf.Slice((t * G + g) * D, D));
                 }
-            NGemm.MatMulF32(qf, D, kf, D, sf, n, rowsQ, n, D, transposeB: true, accumulate: false);
+            // Logits summed compensated: the softmax turns their absolute error into relative error of the output.
+            NGemm.MatMulF32(qf, D, kf, D, sf, n, rowsQ, n, D, transposeB: true, accumulate: false, sum: Accumulation.Compensated);
 
             for (int r = 0; r < rowsQ; r++)
             {

@@ -33,6 +33,20 @@ public sealed record RpaProblem
     public int TotalQTokens => NumSeqs > 0 && CuQLens.Length > NumSeqs ? CuQLens[NumSeqs] : 0;
     public RpaLayout Layout => new(NumQHeads, NumKvHeads, HeadDim, QDType, KvDType);
     public int QLen(int seq) => CuQLens[seq + 1] - CuQLens[seq];
+
+    /// <summary>The sequence range [start, end) of one call (rpa.md 2.6): decode [0, d0), prefill [d0, d1), mixed [d1, d2).</summary>
+    public (int Start, int End) Range(RpaCase c) => c switch
+    {
+        RpaCase.Decode => (0, Distribution[0]),
+        RpaCase.Prefill => (Distribution[0], Distribution[1]),
+        _ => (Distribution[1], Distribution[2]),
+    };
+
+    public bool HasSequences(RpaCase c)
+    {
+        var (s, e) = Range(c);
+        return e > s;
+    }
 }
 
 /// <summary>Static options of the call (rpa.md 2.1 option table).</summary>

@@ -47,6 +47,7 @@ public static unsafe class RpaRunner
             var cases = new List<RpaCaseRun>();
             foreach (var c in new[] { RpaCase.Decode, RpaCase.Prefill, RpaCase.Mixed })
             {
+                if (!p.HasSequences(c)) continue;
                 var blocks = o.Blocks(c) ?? RpaBlockSizes.Default(c, chip, p.QDType, p.KvDType, p.NumQHeads, p.NumKvHeads, p.HeadDim, p.PageSize, p.MaxNumTokens, p.PagesPerSeq);
                 var k = new RpaKernel(pl, p, o, c, blocks, qHbm, newKv, cache, outHbm);
                 try
@@ -57,11 +58,10 @@ public static unsafe class RpaRunner
                 {
                     k.Free();
                 }
-                var d = p.Distribution;
-                var (s0, s1) = c switch { RpaCase.Decode => (0, d[0]), RpaCase.Prefill => (d[0], d[1]), _ => (d[1], d[2]) };
+                var (s0, s1) = p.Range(c);
                 cases.Add(new RpaCaseRun(c, k.ScopeName, blocks, s0, s1));
             }
-            var report = pl.Finish("ragged_paged_attention " + string.Join(" + ", cases.Where(x => x.SeqEnd > x.SeqStart).Select(x => x.Scope)));
+            var report = pl.Finish("ragged_paged_attention " + string.Join(" + ", cases.Select(x => x.Scope)));
             byte[]? output = functional ? RpaInputLayout.PrepareOutputs(p, outHbm) : null;
             return new RpaResult(output, report, cases, pl.Timeline);
         }

@@ -51,8 +51,10 @@ public static class RpaValidation
         }
 
         ValidateOptions(o, chip);
+        ValidateMetadata(p, o);
         foreach (RpaCase c in Enum.GetValues<RpaCase>())
         {
+            if (!p.HasSequences(c)) continue; // an empty range makes no call
             // Like upstream, the divisibility rules bind the tuples a caller gives; the heuristic's own
             // defaults can leave a ragged last compute chunk (e.g. bkv 1088 with bkv_c 512), which the kernel handles.
             if (o.Blocks(c) is { } given) ValidateBlocks(c, given, p, o, chip);
