@@ -88,9 +88,10 @@ public static class RpaReference
         }
 
         var output = new double[(long)total * hq * d];
-        var q = new double[d];
-        for (int s = 0; s < n; s++)
+        // Sequences are independent once the cache is written: attend to them in parallel (disjoint output rows).
+        Parallel.For(0, n, s =>
         {
+            var q = new double[d];
             int kvLen = p.KvLens[s];
             int qLen = p.CuQLens[s + 1] - p.CuQLens[s], gap = kvLen - qLen;
             // 2. K and V of the sequence, decoded once: [pos, head, lane].
@@ -153,7 +154,7 @@ public static class RpaReference
                     }
                 }
             }
-        }
+        });
         return output;
     }
 

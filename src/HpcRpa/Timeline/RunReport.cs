@@ -47,7 +47,14 @@ public sealed record RunReport
     /// <summary>Builds the report once the kernel has finished issuing.</summary>
     public static RunReport From(Timeline tl, string kernel, bool timingOnly, long vmemPeak = 0)
     {
-        long cycles = Math.Max(tl.End, 1);
+        var zero = new TimelineSnapshot(0, 0, 0, 0, 0, 0, 0, 0, 0, new long[tl.Tracks.Count], 0, 0);
+        return Between(tl, zero, tl.Snapshot(), kernel, timingOnly, vmemPeak);
+    }
+
+    /// <summary>The report of the part of a run between two snapshots (e.g. one of RPA's three calls).</summary>
+    public static RunReport Between(Timeline tl, TimelineSnapshot a, TimelineSnapshot b, string kernel, bool timingOnly, long vmemPeak = 0)
+    {
+        long cycles = Math.Max(b.At - a.At, 1);
         var chip = tl.Chip;
         double seconds = cycles / chip.ClockHz;
         var busy = new SortedDictionary<string, long>(StringComparer.Ordinal);
@@ -55,23 +62,25 @@ public sealed record RunReport
         foreach (var g in tl.Tracks.GroupBy(t => t.Group))
         {
             if (g.Key is "wait" or "scope") continue;
-            long sum = g.Sum(t => t.BusyCycles);
+            long sum = g.Sum(t => b.TrackBusy[t.Id] - a.TrackBusy[t.Id]);
             int n = g.Count();
             busy[g.Key] = sum / n;
             frac[g.Key] = sum / (double)n / cycles;
         }
-        frac["scalar"] = (tl.Scalar.IssueCycles + tl.Scalar.Track.BusyCycles) / (double)cycles;
-        busy["scalar"] = tl.Scalar.IssueCycles + tl.Scalar.Track.BusyCycles;
-
-        double mfu = tl.Flops / (seconds * chip.PeakBf16FlopsPerCore);
-        double mbu = (tl.HbmBytesRead + tl.HbmBytesWritten) / (seconds * chip.HbmBandwidthPerCore);
+        long scalarBusy = (b.ScalarIssueCycles - a.ScalarIssueCycles) + (b.TrackBusy[tl.Scalar.Track.Id] - a.TrackBusy[tl.Scalar.Track.Id]);
+        frac["scalar"] = scalarBusy / (double)cycles;
+        busy["scalar"] = scalarBusy;
+        long read = b.HbmBytesRead - a.HbmBytesRead, written = b.HbmBytesWritten - a.HbmBytesWritten;
+        double flops = b.Flops - a.Flops;
+        double mfu = flops / (seconds * chip.PeakBf16FlopsPerCore);
+        double mbu = (read + written) / (seconds * chip.HbmBandwidthPerCore);
         double mem = frac.GetValueOrDefault("hbm");
         var compute = new[] { ("mxu", frac.GetValueOrDefault("mxu")), ("vpu", frac.GetValueOrDefault("vpu")), ("eup", frac.GetValueOrDefault("eup")), ("xlu", frac.GetValueOrDefault("xlu")) }
             .MaxBy(x => x.Item2);
         Bound bound;
         string why;
-        // A resource that is busy for at least half the run bounds it; otherwise fixed costs (dispatch,
-        // grid-step bookkeeping, descriptor issue, DMA latency) dominate.
+        // A resource busy at least half the run bounds it; otherwise fixed costs (dispatch, grid-step
+        // bookkeeping, descriptor issue, DMA latency) dominate.
         if (Math.Max(mem, compute.Item2) < 0.5)
         {
             bound = Bound.Overhead;
@@ -87,7 +96,7 @@ public sealed record RunReport
             bound = Bound.Compute;
             why = $"{compute.Item1} busy {compute.Item2:P0} of the run (HBM {mem:P0})";
         }
-
+        long waitBusy = b.TrackBusy[tl.Scalar.WaitTrack.Id] - a.TrackBusy[tl.Scalar.WaitTrack.Id];
         return new RunReport
         {
             Chip = chip.Name,
@@ -96,22 +105,22 @@ public sealed record RunReport
             Cycles = cycles,
             Seconds = seconds,
             ClockHz = chip.ClockHz,
-            HbmBytesRead = tl.HbmBytesRead,
-            HbmBytesWritten = tl.HbmBytesWritten,
-            Flops = tl.Flops,
+            HbmBytesRead = read,
+            HbmBytesWritten = written,
+            Flops = flops,
             Mfu = mfu,
             Mbu = mbu,
             Bound = bound,
             BoundReason = why,
             Engines = frac,
             EngineBusyCycles = busy,
-            DmaCount = tl.DmaCount,
-            ZeroByteDmaCount = tl.ZeroByteDmaCount,
-            DmaBytes = tl.DmaBytes,
-            GridSteps = tl.GridSteps,
-            Events = tl.Events,
-            StallCycles = tl.Scalar.WaitTrack.BusyCycles,
-            DispatchCycles = tl.DispatchCycles,
+            DmaCount = b.DmaCount - a.DmaCount,
+            ZeroByteDmaCount = b.ZeroByteDmaCount - a.ZeroByteDmaCount,
+            DmaBytes = b.DmaBytes - a.DmaBytes,
+            GridSteps = b.GridSteps - a.GridSteps,
+            Events = b.Events - a.Events,
+            StallCycles = waitBusy,
+            DispatchCycles = b.DispatchCycles - a.DispatchCycles,
             VmemPeakBytes = vmemPeak,
         };
     }

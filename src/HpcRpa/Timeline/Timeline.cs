@@ -69,6 +69,11 @@ public sealed class Timeline
 
     internal void CountEvent() => Events++;
 
+    /// <summary>The counters at this moment, to report a part of a run (one kernel call of several).</summary>
+    public TimelineSnapshot Snapshot() => new(
+        End, HbmBytesRead, HbmBytesWritten, Flops, DmaCount, ZeroByteDmaCount, DmaBytes, GridSteps, Events,
+        _tracks.Select(t => t.BusyCycles).ToArray(), Scalar.IssueCycles, DispatchCycles);
+
     internal EngineTrack NewTrack(string name, string group)
     {
         var t = new EngineTrack(this, _tracks.Count, name, group);

@@ -20,6 +20,16 @@ public class RpaEdgeCaseTests
             new RpaOptions { MixedBlocks = new(8, 16, 4, 8) });
 
     [Fact]
+    public void DefaultBlocksWithARaggedLastComputeChunk()
+    {
+        // On tpu7x the heuristic gives this batch mixed blocks (64, 576, 64, 512): 576 is not a multiple of 512.
+        var p = RpaTestData.Build([(128, 1152)], 32, 8, 128, DType.BF16, DType.BF16, pageSize: 64, numPages: 24);
+        var blocks = RpaBlockSizes.Default(RpaCase.Mixed, ChipPresets.Tpu7x, p.QDType, p.KvDType, 32, 8, 128, 64, p.MaxNumTokens, p.PagesPerSeq);
+        Assert.NotEqual(0, blocks.Bkv % blocks.BkvCompute);
+        RpaReferenceMatrixTests.AssertMatches(p, new RpaOptions());
+    }
+
+    [Fact]
     public void ZeroLengthSequencesAndPaddedTokensAreSkipped()
     {
         // Sequence 1 has no new tokens this step; rows past cu_q_lens[num_seqs] are padding.

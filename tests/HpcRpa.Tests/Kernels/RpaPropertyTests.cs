@@ -68,7 +68,8 @@ public class RpaPropertyTests
             Causal = rng.NextInt(6) != 0,
             SmScale = 0.3,
             DecodeBlocks = new(1, 2 * P, 1, P),
-            MixedBlocks = new(4, 2 * P, 2, P),
+            // Now and then the heuristic's own tuple, which may leave a ragged last compute chunk.
+            MixedBlocks = rng.NextInt(4) == 0 ? null : new(4, 2 * P, 2, P),
         };
         string mutation = "none";
         if (rng.NextInt(2) == 0)

@@ -95,7 +95,9 @@ internal sealed unsafe partial class RpaKernel
         if (tN <= 0) return;
         int effKv = EffectiveKvLen(s, v.B);
         int kvBase = v.Kb * _b.Bkv + c * _b.BkvCompute;
-        int n = Math.Min(_b.BkvCompute, effKv - kvBase);
+        // The chunk ends at the block's end too: a default tuple may leave a ragged last chunk (bkv 576, bkv_c 512).
+        int blockEnd = (v.Kb + 1) * _b.Bkv;
+        int n = Math.Min(_b.BkvCompute, Math.Min(effKv, blockEnd) - kvBase);
         if (n <= 0) return;
         int G = _L.G, Gp = _L.Gp, D = _L.D, D128 = _L.D128;
         int rowsQ = tN * G;

@@ -7,7 +7,7 @@ using HpcRpa.Timeline;
 namespace HpcRpa.Kernels.RaggedPagedAttention;
 
 /// <summary>What one RPA call ran: per case, its scope name, blocks and sequence range.</summary>
-public sealed record RpaCaseRun(RpaCase Case, string Scope, RpaBlockSizes Blocks, int SeqStart, int SeqEnd);
+public sealed record RpaCaseRun(RpaCase Case, string Scope, RpaBlockSizes Blocks, int SeqStart, int SeqEnd, RunReport Report);
 
 /// <summary>The outcome of an RPA run: output [T, Hq, D] in the q dtype (functional mode) and the report.</summary>
 public sealed record RpaResult(byte[]? Output, RunReport Report, IReadOnlyList<RpaCaseRun> Cases, Timeline.Timeline Timeline);
@@ -49,6 +49,7 @@ public static unsafe class RpaRunner
             {
                 if (!p.HasSequences(c)) continue;
                 var blocks = o.Blocks(c) ?? RpaBlockSizes.Default(c, chip, p.QDType, p.KvDType, p.NumQHeads, p.NumKvHeads, p.HeadDim, p.PageSize, p.MaxNumTokens, p.PagesPerSeq);
+                var before = pl.Timeline.Snapshot();
                 var k = new RpaKernel(pl, p, o, c, blocks, qHbm, newKv, cache, outHbm);
                 try
                 {
@@ -59,7 +60,8 @@ public static unsafe class RpaRunner
                     k.Free();
                 }
                 var (s0, s1) = p.Range(c);
-                cases.Add(new RpaCaseRun(c, k.ScopeName, blocks, s0, s1));
+                var caseReport = RunReport.Between(pl.Timeline, before, pl.Timeline.Snapshot(), k.ScopeName, !functional);
+                cases.Add(new RpaCaseRun(c, k.ScopeName, blocks, s0, s1, caseReport));
             }
             var report = pl.Finish("ragged_paged_attention " + string.Join(" + ", cases.Select(x => x.Scope)));
             byte[]? output = functional ? RpaInputLayout.PrepareOutputs(p, outHbm) : null;
