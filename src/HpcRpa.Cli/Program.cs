@@ -14,6 +14,15 @@ public static class Program
         root.Subcommands.Add(RpaCommand.Create());
         root.Subcommands.Add(KvUpdateCommand.Create());
         root.Subcommands.Add(ChipsCommand.Create());
-        return root.Parse(args).Invoke();
+        try
+        {
+            return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e) when (e is Errors.HpcRpaException or ArgumentException or FormatException or IOException)
+        {
+            // A user's mistake or an unsupported input: say what and where, no stack trace.
+            Console.Error.WriteLine($"hpcrpa: {e.Message}");
+            return 2;
+        }
     }
 }
