@@ -13,6 +13,7 @@ public static class Program
         root.Subcommands.Add(CopyCommand.Create());
         root.Subcommands.Add(RpaCommand.Create());
         root.Subcommands.Add(KvUpdateCommand.Create());
+        root.Subcommands.Add(CompareTorchCommand.Create());
         root.Subcommands.Add(ChipsCommand.Create());
         try
         {
