@@ -38,11 +38,20 @@ public static class RpaInputLayout
     }
 
     /// <summary>keys, values [T, Hkv, D] -> [T, NKX2/pk, D128] words: combined head 2h = K_h, 2h+1 = V_h, packed pk per word.</summary>
-    public static unsafe void MergeKv(RpaProblem p, Ref newKv)
+    public static void MergeKv(RpaProblem p, Ref newKv) => MergeKv(p, newKv.Span<byte>());
+
+    /// <summary>The merged new tokens as bytes (what the KV-update kernel copies into the cache, token row by token row).</summary>
+    public static byte[] MergedKvBytes(RpaProblem p)
+    {
+        var bytes = new byte[p.MaxNumTokens * p.Layout.TokenBytes];
+        MergeKv(p, bytes);
+        return bytes;
+    }
+
+    private static void MergeKv(RpaProblem p, Span<byte> dst)
     {
         var L = p.Layout;
         int T = p.MaxNumTokens, D = L.D, eb = L.KvDType.Bytes();
-        var dst = newKv.Span<byte>();
         dst.Clear();
         for (int t = 0; t < T; t++)
             for (int h = 0; h < L.Hkv; h++)
