@@ -9,6 +9,7 @@ public static class Program
     {
         var root = new RootCommand("hpcrpa — run TPU kernels (RPA, KV-cache update, GEMM, copy) on an emulated TensorCore and report what a real TPU would take.");
         root.Subcommands.Add(DemoCommand.Create());
+        root.Subcommands.Add(SweepCommand.Create());
         root.Subcommands.Add(GemmCommand.Create());
         root.Subcommands.Add(CopyCommand.Create());
         root.Subcommands.Add(RpaCommand.Create());

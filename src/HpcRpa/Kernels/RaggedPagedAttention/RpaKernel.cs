@@ -57,15 +57,23 @@ internal sealed unsafe partial class RpaKernel
         ScopeName = RpaBlockSizes.ScopeName(kase, p.PageSize, b, o.SlidingWindow);
 
         var L = _L;
+        // Buffers are allocated as 2-D [rows, lanes] so their footprint is what the kernel's VMEM estimate
+        // counts (rpa.md 2.8: token rows of `stride` words, packed q rows); views give them their shapes.
+        Ref Buffer(string name, DType t, params int[] shape)
+        {
+            int lanes = shape[^1];
+            int rows = shape[..^1].Aggregate(1, (a, x) => a * x);
+            return pl.Vmem.Allocate($"{ScopeName}.{name}", t, rows, lanes).Reshape(shape);
+        }
         for (int i = 0; i < 2; i++)
         {
-            _kvBuf[i] = pl.Vmem.Allocate($"{ScopeName}.bkv_x2[{i}]", DType.Int32, b.Bkv, L.Stride, L.D128);
-            _qBuf[i] = pl.Vmem.Allocate($"{ScopeName}.bq_x2[{i}]", L.QDType, L.Hkv, b.Bq * L.Gp, L.D128);
-            _oBuf[i] = pl.Vmem.Allocate($"{ScopeName}.bo_x2[{i}]", L.QDType, L.Hkv, b.Bq * L.Gp, L.D128);
+            _kvBuf[i] = Buffer($"bkv_x2[{i}]", DType.Int32, b.Bkv, L.Stride, L.D128);
+            _qBuf[i] = Buffer($"bq_x2[{i}]", L.QDType, L.Hkv, b.Bq * L.Gp, L.D128);
+            _oBuf[i] = Buffer($"bo_x2[{i}]", L.QDType, L.Hkv, b.Bq * L.Gp, L.D128);
         }
-        _l = pl.Vmem.Allocate($"{ScopeName}.l", DType.F32, L.Hkv, b.Bq * L.Gp, 128);
-        _m = pl.Vmem.Allocate($"{ScopeName}.m", DType.F32, L.Hkv, b.Bq * L.Gp, 128);
-        _acc = pl.Vmem.Allocate($"{ScopeName}.acc", DType.F32, L.Hkv, b.Bq * L.Gp, L.D128);
+        _l = Buffer("l", DType.F32, L.Hkv, b.Bq * L.Gp, 128);
+        _m = Buffer("m", DType.F32, L.Hkv, b.Bq * L.Gp, 128);
+        _acc = Buffer("acc", DType.F32, L.Hkv, b.Bq * L.Gp, L.D128);
         _s = pl.Vmem.Allocate($"{ScopeName}.s", DType.F32, 2 * Math.Min(b.BqCompute, b.Bq) * L.Gp, b.BkvCompute);
         string[] rows = ["kv_fetch", "q_fetch", "o_send", "kv_update"];
         for (int r = 0; r < 4; r++)
