@@ -94,13 +94,7 @@ public sealed class HpcRpaAttentionBackend : IAttentionBackend
         };
 
         // 1. The KV-update kernel writes this step's tokens (whole merged token rows, as 32-bit words).
-        var (slices, numSlices) = SlotMapping.Build(seqs.Select(s => s.Cached).ToList(), seqs.Select(s => s.New).ToList(),
-            seqs.Select(s => _pages[s.SeqId].ToArray()).ToList(), _pageSize, Math.Max(1, T + 2 * n));
-        var update = new KvUpdateProblem
-        {
-            NumTokens = T, Combined = _layout.Rows, HeadDim = _layout.D128, PageSize = _pageSize, NumPages = _numPages, DType = DType.Int32,
-            NewKv = RpaInputLayout.MergedKvBytes(problem), KvCache = _caches[layer], Slices = slices, NumSlices = numSlices,
-        };
+        var update = RpaKvUpdate.For(problem);
         KvUpdateReports.Add(KvUpdateKernel.Run(_chip, update, KvUpdateGrid.Dynamic).Report);
 
         // 2. RPA reads every position, the new ones included, from the cache.

@@ -24,9 +24,10 @@ internal static class KvUpdateCommand
         var prefill = new Option<string[]>("--prefill") { Description = "NxQ prefill sequences" };
         var mixed = new Option<string[]>("--mixed") { Description = "NxQ+C chunked-prefill sequences" };
         var seed = new Option<int>("--seed") { Description = "seed", DefaultValueFactory = _ => 0 };
+        var compare = new Option<bool>("--compare") { Description = "run the padded and the dynamic grid on the same data and print both with the ratio" };
         var cmd = new Command("kv-update", "The KV-cache-update kernel (padded or dynamic grid) on the emulated core, checked against the reference.");
         common.AddTo(cmd);
-        foreach (Option o in new Option[] { grid, model, page, dtype, nb, reqs, decode, prefill, mixed, seed }) cmd.Options.Add(o);
+        foreach (Option o in new Option[] { grid, model, page, dtype, nb, reqs, decode, prefill, mixed, seed, compare }) cmd.Options.Add(o);
         cmd.SetAction(r =>
         {
             var chip = common.ResolveChip(r);
@@ -45,6 +46,23 @@ internal static class KvUpdateCommand
             if (segs.Count == 0) segs.AddRange(KvUpdateWorkload.DefaultSegments);
             var problem = KvUpdateWorkload.Build(ModelPreset.Resolve(r.GetValue(model)!), segs, r.GetValue(page), DTypeInfo.Parse(r.GetValue(dtype)!),
                 r.GetValue(reqs), r.GetValue(nb), r.GetValue(seed), values: !timingOnly);
+            if (r.GetValue(compare))
+            {
+                var copy = new KvUpdateProblem
+                {
+                    NumTokens = problem.NumTokens, Combined = problem.Combined, HeadDim = problem.HeadDim, PageSize = problem.PageSize, NumPages = problem.NumPages,
+                    DType = problem.DType, NewKv = problem.NewKv, KvCache = (byte[])problem.KvCache.Clone(), Slices = problem.Slices, NumSlices = problem.NumSlices,
+                };
+                var mode = timingOnly ? ExecutionMode.TimingOnly : ExecutionMode.Functional;
+                var padded = KvUpdateKernel.Run(chip, problem, KvUpdateGrid.Padded, r.GetValue(nb), mode);
+                var dynamic = KvUpdateKernel.Run(chip, copy, KvUpdateGrid.Dynamic, r.GetValue(nb), mode);
+                if (!r.GetValue(common.Json))
+                    Console.WriteLine($"batch: {string.Join(", ", segs)}; {problem.NumSlices} real slices padded to {problem.PaddedSlices}; N_b {padded.SlicesPerBlock}: padded grid {padded.Programs} programs, dynamic grid {dynamic.Programs}");
+                CompareTable.Print("padded grid", padded.Report, "dynamic grid", dynamic.Report, r.GetValue(common.Json),
+                    new Dictionary<string, object?> { ["programs"] = padded.Programs }, new Dictionary<string, object?> { ["programs"] = dynamic.Programs });
+                if (!timingOnly && !problem.KvCache.AsSpan().SequenceEqual(copy.KvCache)) { Console.Error.WriteLine("padded and dynamic grids wrote different caches"); return 1; }
+                return 0;
+            }
             var original = timingOnly ? null : (byte[])problem.KvCache.Clone();
             var result = KvUpdateKernel.Run(chip, problem, g, r.GetValue(nb), timingOnly ? ExecutionMode.TimingOnly : ExecutionMode.Functional, trace is not null);
             bool? exact = original is null ? null : ReferenceCheck.KvUpdate(problem, original);

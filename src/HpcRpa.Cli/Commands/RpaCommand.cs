@@ -13,10 +13,16 @@ internal static class RpaCommand
         var common = new CommonOptions();
         var batch = new BatchOptions();
         var verbose = new Option<bool>("--log") { Description = "log which variant ran on which shapes (stderr)" };
+        var compare = new Option<string?>("--compare")
+        {
+            Description = "run two variants on the same data: fused-vs-separate (KV update fused into RPA, or the KV-update kernel then RPA), " +
+                          "specialised-vs-mixed (decode/prefill/mixed calls, or everything in one mixed call), or blocks:bq,bkv,bq_c,bkv_c (the batch's blocks vs these, every case)",
+        };
         var cmd = new Command("rpa", "Ragged paged attention (RPA v3) on the emulated core, checked against the independent reference.");
         common.AddTo(cmd);
         batch.AddTo(cmd);
         cmd.Options.Add(verbose);
+        cmd.Options.Add(compare);
         cmd.SetAction(r =>
         {
             var chip = common.ResolveChip(r);
@@ -24,6 +30,7 @@ internal static class RpaCommand
             string? trace = r.GetValue(common.Trace);
             var built = batch.Build(r, values: !timingOnly);
             using var logs = CliLogging.Create(r.GetValue(verbose));
+            if (r.GetValue(compare) is string how) return RpaCompare.Run(chip, built, how, timingOnly, r.GetValue(common.Json));
             var dispatcher = new RpaDispatcher(chip, logs.Logger);
             var original = timingOnly ? null : (byte[])built.Problem.KvCache.Clone();
             var result = dispatcher.Run(built.Problem, built.Options, timingOnly ? ExecutionMode.TimingOnly : ExecutionMode.Functional, trace is not null);
