@@ -15,6 +15,7 @@ public static class Program
         root.Subcommands.Add(RpaCommand.Create());
         root.Subcommands.Add(KvUpdateCommand.Create());
         root.Subcommands.Add(CompareTorchCommand.Create());
+        root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(ChipsCommand.Create());
         try
         {

@@ -18,12 +18,14 @@ internal sealed unsafe partial class RpaKernel
     private float[] _fp8Table = [];
     private float[] _qf = [], _kf = [], _vf = [], _sf = [], _pv = [], _rowMax = [], _rowSum = [], _mNew = [];
     private bool _roundBf16;
+    private Accumulation _logitSum;
 
     private void InitFunctional()
     {
         double scale = _o.SmScale * (_o.KScale ?? 1.0) * (_o.QScale ?? 1.0);
         _scale = (float)scale;
         _roundBf16 = _L.QDType == DType.BF16;
+        _logitSum = _L.QDType == DType.F32 ? Accumulation.Compensated : Accumulation.Fma;
         _maskValue = _roundBf16 ? Bf16.ToFloat(0xFF7F) : float.MinValue; // finfo(out_dtype).min
         if (_L.Pk == 4)
         {
@@ -130,8 +132,9 @@ internal sealed unsafe partial class RpaKernel
                     ElementRows.Decode(qh, (t0 + t) * Gp + g, row);
                     row[..D].CopyTo(qf.Slice((t * G + g) * D, D));
                 }
-            // Logits summed compensated: the softmax turns their absolute error into relative error of the output.
-            NGemm.MatMulF32(qf, D, kf, D, sf, n, rowsQ, n, D, transposeB: true, accumulate: false, sum: Accumulation.Compensated);
+            // f32 logits are summed compensated: the softmax turns their absolute error into relative error of
+            // the output, which f32 promises to 1e-5. A bf16 run rounds its state to bf16 anyway: plain FMA.
+            NGemm.MatMulF32(qf, D, kf, D, sf, n, rowsQ, n, D, transposeB: true, accumulate: false, sum: _logitSum);
 
             for (int r = 0; r < rowsQ; r++)
             {

@@ -1,0 +1,193 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Text.Json;
+using HpcRpa.Hardware;
+using HpcRpa.Kernels.RaggedPagedAttention;
+using HpcRpa.Numerics;
+using HpcRpa.Pallas;
+using HpcRpa.TorchSharp.Compare;
+using HpcRpa.TorchSharp.Reference;
+using HpcRpa.TorchSharp.Tensors;
+using HpcRpa.Workloads;
+using static TorchSharp.torch;
+
+namespace HpcRpa.Cli.Commands;
+
+/// <summary>
+/// Host speed against the host's own limits, all measured in one process: a STREAM-like read and an FMA loop
+/// (the limits), functional RPA decode (KV bytes per second) and prefill (FLOP/s) against them and against
+/// TorchSharp on the same data, two-thread scaling, and the timing-only simulator's rate.
+/// </summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var json = new Option<bool>("--json") { Description = "print one JSON object" };
+        var quick = new Option<bool>("--quick") { Description = "smaller problems (a smoke run, not the targets' shapes)" };
+        var cmd = new Command("bench", "Measure host limits and HpcRpa's speed against them and against TorchSharp.");
+        cmd.Options.Add(json);
+        cmd.Options.Add(quick);
+        cmd.SetAction(r =>
+        {
+            bool q = r.GetValue(quick);
+            var log = r.GetValue(json) ? TextWriter.Null : Console.Out;
+            var res = new Dictionary<string, object?>();
+            double readBw = ReadBandwidth(q ? 256 << 20 : 1 << 30);
+            double fma1 = FmaPeak(1), fma2 = FmaPeak(2);
+            res["host_read_gb_s"] = readBw / 1e9;
+            res["host_fma_gflop_s_1_thread"] = fma1 / 1e9;
+            res["host_fma_gflop_s_2_threads"] = fma2 / 1e9;
+            log.WriteLine($"host limits: memory read {readBw / 1e9:0.0} GB/s, fp32 FMA {fma1 / 1e9:0} GFLOP/s (1 thread), {fma2 / 1e9:0} GFLOP/s (2 threads)");
+
+            // Decode: 64 x 2048 (32 q heads, 8 KV heads, head_dim 128, page 16, bf16) on one thread.
+            var dec = BatchBuilder.Build(ModelPreset.Llama3_8B, [new(SegmentKind.Decode, q ? 8 : 64, 1, 2048)], 16, DType.BF16, seed: 1);
+            long kvBytes = dec.Problem.KvLens.Sum(x => (long)x) * dec.Problem.Layout.TokenBytes;
+            double tDec = Time(() => RpaRunner.Run(ChipPresets.Tpu7x, dec.Problem, dec.Options), 2);
+            // The torch side gets its pages as float tensors prepared outside the timed region.
+            var (kPages, vPages) = TorchComparison.DecodePages(dec.Problem, dec.Problem.KvCache);
+            var qDec = TensorBridge.FromBytes(dec.Problem.Queries, dec.Problem.QDType, dec.Problem.MaxNumTokens, dec.Problem.NumQHeads, dec.Problem.HeadDim);
+            double tTorchDec = Time(() => TorchDecode(dec.Problem, dec.Options, qDec, kPages, vPages), 2);
+            res["decode_seconds"] = tDec;
+            res["decode_kv_gb_s"] = kvBytes / tDec / 1e9;
+            res["decode_bw_fraction"] = kvBytes / tDec / readBw;
+            res["torch_decode_seconds"] = tTorchDec;
+            res["decode_vs_torch"] = tTorchDec / tDec;
+            log.WriteLine($"decode {dec.Segments[0]}: {tDec * 1e3:0} ms = {kvBytes / tDec / 1e9:0.00} GB/s of KV = {kvBytes / tDec / readBw:P1} of read bandwidth; TorchSharp {tTorchDec * 1e3:0} ms -> {tTorchDec / tDec:0.00}x");
+
+            // Prefill: one sequence of 2048 tokens, causal, f32, same heads.
+            int T = q ? 512 : 2048;
+            var pre = BatchBuilder.Build(ModelPreset.Llama3_8B, [new(SegmentKind.Prefill, 1, T, 0)], 16, DType.F32, DType.F32, seed: 2);
+            double flops = 4.0 * 32 * 128 * (T * (T + 1.0) / 2);
+            double tPre = Time(() => RpaRunner.Run(ChipPresets.Tpu7x, pre.Problem, pre.Options), 1);
+            double tTorchPre = Time(() => TorchPrefill(pre.Problem), 2);
+            res["prefill_gflop_s"] = flops / tPre / 1e9;
+            res["prefill_peak_fraction"] = flops / tPre / fma1;
+            res["torch_prefill_gflop_s"] = flops / tTorchPre / 1e9;
+            res["prefill_vs_torch"] = tTorchPre / tPre;
+            log.WriteLine($"prefill 1x{T} causal f32: {flops / tPre / 1e9:0.0} GFLOP/s = {flops / tPre / fma1:P1} of 1-thread FMA peak; TorchSharp SDPA {flops / tTorchPre / 1e9:0.0} GFLOP/s -> {tTorchPre / tPre:0.00}x");
+
+            // Two threads: two independent mixed batches at once vs one after the other.
+            var m1 = BatchBuilder.Build(ModelPreset.Llama3_8B, [new(SegmentKind.Mixed, 2, 64, 512), new(SegmentKind.Decode, 8, 1, 512)], 16, DType.BF16, seed: 3);
+            var m2 = BatchBuilder.Build(ModelPreset.Llama3_8B, [new(SegmentKind.Mixed, 2, 64, 512), new(SegmentKind.Decode, 8, 1, 512)], 16, DType.BF16, seed: 4);
+            double tSeq = Time(() => { RpaRunner.Run(ChipPresets.Tpu7x, m1.Problem, m1.Options); RpaRunner.Run(ChipPresets.Tpu7x, m2.Problem, m2.Options); }, 2);
+            double tPar = Time(() => Parallel.Invoke(() => RpaRunner.Run(ChipPresets.Tpu7x, m1.Problem, m1.Options), () => RpaRunner.Run(ChipPresets.Tpu7x, m2.Problem, m2.Options)), 2);
+            res["cores_scaling"] = tSeq / tPar;
+            log.WriteLine($"two mixed batches: one thread {tSeq * 1e3:0} ms, two threads {tPar * 1e3:0} ms -> {tSeq / tPar:0.00}x");
+
+            // Timing-only: events per second, and a Llama-3-8B decode step (32 layers of 256 x 4K, page 64, tpu7x).
+            var tdec = BatchBuilder.Build(ModelPreset.Llama3_8B, [new(SegmentKind.Decode, 64, 1, 2048)], 16, DType.BF16, seed: 5, values: false);
+            long events = 0;
+            double tEv = Time(() => events = RpaRunner.Run(ChipPresets.Tpu7x, tdec.Problem, tdec.Options, ExecutionMode.TimingOnly).Report.Events, 3);
+            res["timing_only_events_per_s"] = events / tEv;
+            var step = BatchBuilder.Build(ModelPreset.Llama3_8B, [new(SegmentKind.Decode, q ? 32 : 256, 1, 4096)], 64, DType.BF16, seed: 6, values: false);
+            double tStep = Time(() => { for (int l = 0; l < 32; l++) RpaRunner.Run(ChipPresets.Tpu7x, step.Problem, step.Options, ExecutionMode.TimingOnly); }, 1);
+            res["timing_only_step_ms"] = tStep * 1e3;
+            log.WriteLine($"timing-only: {events / tEv / 1e6:0.00} M modelled events/s; Llama-3-8B decode step ({step.Segments[0]}, 32 layers) {tStep * 1e3:0} ms");
+            res["quick"] = q;
+            res["cpu"] = RuntimeInformation.ProcessArchitecture.ToString();
+            res["cores"] = Environment.ProcessorCount;
+            res["simd"] = SimdPaths.Best.ToString();
+            if (r.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(res));
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>Best of <paramref name="runs"/> wall-clock runs after one warm-up.</summary>
+    private static double Time(Action a, int runs)
+    {
+        a();
+        double best = double.MaxValue;
+        for (int i = 0; i < runs; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            a();
+            best = Math.Min(best, sw.Elapsed.TotalSeconds);
+        }
+        return best;
+    }
+
+    /// <summary>STREAM-like read: sum a large array on all cores with vector loads; best of 3 passes.</summary>
+    private static unsafe double ReadBandwidth(long bytes)
+    {
+        long n = bytes / 4;
+        float* p = (float*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
+        try
+        {
+            new Span<byte>(p, (int)Math.Min(bytes, int.MaxValue)).Fill(1);
+            if (bytes > int.MaxValue) new Span<byte>((byte*)p + int.MaxValue, (int)(bytes - int.MaxValue)).Fill(1);
+            int threads = Environment.ProcessorCount;
+            double best = 0;
+            for (int pass = 0; pass < 4; pass++)
+            {
+                var sw = Stopwatch.StartNew();
+                var sums = new float[threads];
+                Parallel.For(0, threads, t =>
+                {
+                    long lo = n * t / threads, hi = n * (t + 1) / threads;
+                    var a0 = Vector512<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
+                    long i = lo;
+                    for (; i + 64 <= hi; i += 64)
+                    {
+                        a0 += Vector512.Load(p + i); a1 += Vector512.Load(p + i + 16);
+                        a2 += Vector512.Load(p + i + 32); a3 += Vector512.Load(p + i + 48);
+                    }
+                    sums[t] = Vector512.Sum(a0 + a1 + a2 + a3);
+                });
+                double s = sw.Elapsed.TotalSeconds;
+                if (pass > 0) best = Math.Max(best, bytes / s);
+                GC.KeepAlive(sums);
+            }
+            return best;
+        }
+        finally { NativeMemory.AlignedFree(p); }
+    }
+
+    /// <summary>Independent FMA chains on 512-bit vectors (the width this host runs best): FLOP/s on <paramref name="threads"/> threads.</summary>
+    private static double FmaPeak(int threads)
+    {
+        const long iters = 20_000_000;
+        double best = 0;
+        for (int pass = 0; pass < 3; pass++)
+        {
+            var sw = Stopwatch.StartNew();
+            var sink = new float[threads];
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+            {
+                var m = Vector512.Create(0.999999f); var c = Vector512.Create(1e-7f);
+                var a0 = Vector512.Create(1f); var a1 = a0 + c; var a2 = a1 + c; var a3 = a2 + c; var a4 = a3 + c; var a5 = a4 + c;
+                var a6 = a5 + c; var a7 = a6 + c; var a8 = a7 + c; var a9 = a8 + c; var a10 = a9 + c; var a11 = a10 + c;
+                for (long i = 0; i < iters; i++)
+                {
+                    a0 = Vector512.FusedMultiplyAdd(a0, m, c); a1 = Vector512.FusedMultiplyAdd(a1, m, c); a2 = Vector512.FusedMultiplyAdd(a2, m, c);
+                    a3 = Vector512.FusedMultiplyAdd(a3, m, c); a4 = Vector512.FusedMultiplyAdd(a4, m, c); a5 = Vector512.FusedMultiplyAdd(a5, m, c);
+                    a6 = Vector512.FusedMultiplyAdd(a6, m, c); a7 = Vector512.FusedMultiplyAdd(a7, m, c); a8 = Vector512.FusedMultiplyAdd(a8, m, c);
+                    a9 = Vector512.FusedMultiplyAdd(a9, m, c); a10 = Vector512.FusedMultiplyAdd(a10, m, c); a11 = Vector512.FusedMultiplyAdd(a11, m, c);
+                }
+                sink[t] = Vector512.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
+            });
+            double s = sw.Elapsed.TotalSeconds;
+            best = Math.Max(best, threads * iters * 12.0 * 16 * 2 / s);
+            GC.KeepAlive(sink);
+        }
+        return best;
+    }
+
+    private static void TorchDecode(RpaProblem p, RpaOptions o, Tensor q, Tensor k, Tensor v)
+    {
+        using var scope = NewDisposeScope();
+        TorchPagedAttention.Run(q, k, v, p.KvLens, p.PageIndices, p.PagesPerSeq, p.CuQLens, p.NumSeqs, new TorchRpaOptions(o.SmScale));
+    }
+
+    private static void TorchPrefill(RpaProblem p)
+    {
+        using var scope = NewDisposeScope();
+        int T = p.TotalQTokens, hq = p.NumQHeads, hkv = p.NumKvHeads, d = p.HeadDim;
+        var q = TensorBridge.FromBytes(p.Queries, DType.F32, p.MaxNumTokens, hq, d).narrow(0, 0, T).permute(1, 0, 2).unsqueeze(0);
+        var k = TensorBridge.FromBytes(p.Keys, DType.F32, p.MaxNumTokens, hkv, d).narrow(0, 0, T).repeat_interleave(hq / hkv, dim: 1).permute(1, 0, 2).unsqueeze(0);
+        var v = TensorBridge.FromBytes(p.Values, DType.F32, p.MaxNumTokens, hkv, d).narrow(0, 0, T).repeat_interleave(hq / hkv, dim: 1).permute(1, 0, 2).unsqueeze(0);
+        nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true);
+    }
+}
