@@ -40,29 +40,13 @@ public static class Gemm
             int ldbk = ldb;
             if (transposeB)
             {
-                var packedT = Rent(ref t_packB, k * n);
-                for (int j = 0; j < n; j++)
-                {
-                    var row = b.Slice(j * ldb, k);
-                    for (int t = 0; t < k; t++) packedT[t * n + j] = row[t];
-                }
-                bk = packedT.AsSpan(0, k * n);
+                bk = PackTransposed(b, ldb, n, k);
                 ldbk = n;
             }
             DispatchCompensated(a, lda, bk, ldbk, c, ldc, m, n, k, accumulate, path);
             return;
         }
-        if (transposeB)
-        {
-            // Pack Bᵀ (k×n) so columns are contiguous: the order of the k-sum does not change.
-            var packed = Rent(ref t_packB, k * n);
-            for (int j = 0; j < n; j++)
-            {
-                var row = b.Slice(j * ldb, k);
-                for (int t = 0; t < k; t++) packed[t * n + j] = row[t];
-            }
-            Dispatch(a, lda, packed.AsSpan(0, k * n), n, c, ldc, m, n, k, accumulate, path);
-        }
+        if (transposeB) Dispatch(a, lda, PackTransposed(b, ldb, n, k), n, c, ldc, m, n, k, accumulate, path);
         else Dispatch(a, lda, b, ldb, c, ldc, m, n, k, accumulate, path);
     }
 
@@ -87,6 +71,18 @@ public static class Gemm
             for (int t = 0; t < k; t++) Bf16.ToFloat(b.Slice(t * ldb, n), bf.AsSpan(t * n, n));
         }
         Dispatch(af.AsSpan(0, m * k), k, bf.AsSpan(0, k * n), n, c, ldc, m, n, k, accumulate, path);
+    }
+
+    /// <summary>Bᵀ (k×n) from B (n×k) into the thread's scratch, so columns are contiguous; the k-sum order does not change.</summary>
+    private static ReadOnlySpan<float> PackTransposed(ReadOnlySpan<float> b, int ldb, int n, int k)
+    {
+        var packed = Rent(ref t_packB, k * n);
+        for (int j = 0; j < n; j++)
+        {
+            var row = b.Slice(j * ldb, k);
+            for (int t = 0; t < k; t++) packed[t * n + j] = row[t];
+        }
+        return packed.AsSpan(0, k * n);
     }
 
     private static float[] Rent(ref float[]? slot, int size)
