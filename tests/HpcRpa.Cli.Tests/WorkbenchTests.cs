@@ -1,0 +1,83 @@
+using System.Text.Json;
+using HpcRpa.Cli;
+
+namespace HpcRpa.Cli.Tests;
+
+/// <summary>The workbench commands: demo outputs, sweep rows and reruns, --compare.</summary>
+public class WorkbenchTests
+{
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        var (oldOut, oldErr) = (Console.Out, Console.Error);
+        Console.SetOut(o);
+        Console.SetError(e);
+        try { return (Program.Main(args), o.ToString(), e.ToString()); }
+        finally { Console.SetOut(oldOut); Console.SetError(oldErr); }
+    }
+
+    private static string TempDir() => Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "hpcrpa-" + Guid.NewGuid().ToString("N"))).FullName;
+
+    [Fact]
+    public void DemoWritesATraceWithOneTrackPerEngineAPlotAndAReport()
+    {
+        string dir = TempDir();
+        try
+        {
+            var (code, output, err) = Run("demo", "--decode", "4x300", "--prefill", "1x64", "--mixed", "1x16+100", "--page-size", "16", "--out", dir);
+            Assert.True(code == 0, err + output);
+            Assert.Contains("PASS", output);
+            string run = Path.Combine(dir, "demo-tpu7x-llama3-8b");
+            using var trace = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "trace.json")));
+            var names = trace.RootElement.GetProperty("traceEvents").EnumerateArray()
+                .Where(e => e.GetProperty("ph").GetString() == "M" && e.GetProperty("name").GetString() == "thread_name")
+                .Select(e => e.GetProperty("args").GetProperty("name").GetString()).ToList();
+            Assert.Equal(names.Count, names.Distinct().Count());
+            foreach (var engine in new[] { "mxu0", "mxu1", "vpu", "eup", "xlu", "hbm", "scalar", "kernel" }) Assert.Contains(engine, names);
+            var png = File.ReadAllBytes(Path.Combine(run, "roofline.png"));
+            Assert.True(png.Length > 10_000);
+            Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
+            var report = File.ReadAllText(Path.Combine(run, "report.md"));
+            Assert.Contains("| decode |", report);
+            Assert.Contains("RPAm-p_16", report);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void ASweepOfOverAThousandConfigurationsGivesIdenticalRowsOnARerun()
+    {
+        string a = TempDir(), b = TempDir();
+        try
+        {
+            string[] args = ["sweep", "--chips", "tpu7x,v6e", "--decode", "16x1024", "--decode", "16x2048", "--prefill", "1x512", "--page-sizes", "16,32,64", "--kv-dtypes", "bf16,fp8_e4m3", "--bq", "32,64,128"];
+            var (c1, o1, e1) = Run([.. args, "--out", a]);
+            var (c2, _, _) = Run([.. args, "--out", b]);
+            Assert.True(c1 == 0, e1 + o1);
+            Assert.Equal(0, c2);
+            var rows = File.ReadAllLines(Path.Combine(a, "sweep.csv"));
+            Assert.True(rows.Length > 1000, $"{rows.Length - 1} configurations");
+            Assert.Equal(rows, File.ReadAllLines(Path.Combine(b, "sweep.csv")));
+            Assert.True(new FileInfo(Path.Combine(a, "sweep.png")).Length > 10_000);
+            Assert.Contains("best decode 16x1024 on tpu7x: ['TPU v7']", o1);
+            Assert.Contains("sweep of", e1); // the progress bar went to stderr
+        }
+        finally { Directory.Delete(a, true); Directory.Delete(b, true); }
+    }
+
+    [Fact]
+    public void CompareShowsTheDynamicGridBeatingThePaddedOneWithItsDmaCounts()
+    {
+        var (code, output, err) = Run("kv-update", "--chip", "tpu7x", "--page-size", "16", "--compare", "--json");
+        Assert.True(code == 0, err);
+        var j = JsonDocument.Parse(output).RootElement;
+        Assert.Equal("dynamic grid", j.GetProperty("faster").GetString());
+        Assert.True(j.GetProperty("b").GetProperty("dma_count").GetInt64() < j.GetProperty("a").GetProperty("dma_count").GetInt64());
+        Assert.True(j.GetProperty("a").GetProperty("zero_byte_dma_count").GetInt64() > j.GetProperty("b").GetProperty("zero_byte_dma_count").GetInt64());
+        var (c2, o2, e2) = Run("rpa", "--decode", "4x200", "--mixed", "1x32+64", "--page-size", "16", "--compare", "fused-vs-separate", "--json");
+        Assert.True(c2 == 0, e2 + o2);
+        var k = JsonDocument.Parse(o2).RootElement;
+        Assert.True(k.GetProperty("ratio_cycles_b_over_a").GetDouble() > 0);
+    }
+}
