@@ -29,11 +29,7 @@ public readonly struct AsyncCopy
 
     public void Start()
     {
-        var tl = _ctx.Timeline;
-        long issue = tl.Scalar.Issue();
-        long ready = Source.Space == MemorySpace.Hbm ? 0 : Source.Root.ReadyAt;
-        long done = tl.Dma.Start(issue, ready, Source.Bytes, Source.Space, Destination.Space, _label);
-        Semaphore.Signal(done, Source.Bytes);
+        _ctx.IssueDma(Source.Bytes, Source.Space, Destination.Space, Source.Root, Semaphore, _label);
         if (_ctx.Functional) RefCopy.Copy(Source, Destination);
     }
 

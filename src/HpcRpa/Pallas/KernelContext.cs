@@ -52,6 +52,19 @@ public sealed partial class KernelContext : IDisposable
     /// <summary>pltpu.make_async_copy(src, dst, sem).</summary>
     public AsyncCopy MakeAsyncCopy(Ref src, Ref dst, DmaSemaphore sem, string? label = null) => new(this, src, dst, sem, label);
 
+    /// <summary>
+    /// The timing half of starting a copy: issue on the scalar core, charge the DMA engine, signal the semaphore
+    /// when the bytes land. <see cref="AsyncCopy.Start"/> adds the values; a timing-only kernel may call this
+    /// directly with the byte count, skipping the views it would only need for values.
+    /// </summary>
+    public void IssueDma(long bytes, MemorySpace src, MemorySpace dst, Allocation? source, DmaSemaphore sem, string label)
+    {
+        var tl = Timeline;
+        long issue = tl.Scalar.Issue();
+        long ready = src == MemorySpace.Hbm || source is null ? 0 : source.ReadyAt;
+        sem.Signal(tl.Dma.Start(issue, ready, bytes, src, dst, label), bytes);
+    }
+
     /// <summary>pltpu.sync_copy: start and wait.</summary>
     public void SyncCopy(Ref src, Ref dst, string? label = null)
     {

@@ -201,9 +201,19 @@ internal sealed unsafe partial class RpaKernel
         return (start, Math.Min(abq, _p.CuQLens[q.Seq + 1] - start));
     }
 
+    /// <summary>Timing-only runs skip building views: the DMA engine needs only the bytes and the spaces.</summary>
+    private void DmaBytes(long bytes, MemorySpace src, MemorySpace dst, Allocation? source, int row, int slot, string label)
+    {
+        _pl.IssueDma(bytes, src, dst, source, _sem[row, slot], label);
+        _inFlight[row, slot] += bytes;
+    }
+
+    private long QBlockBytes(int tokens) => (long)_L.Hkv * tokens * _L.Gp * _L.D128 * _L.QDType.Bytes();
+
     private void StartQFetch(QBlock q, int slot)
     {
         var (start, sz) = QRows(q);
+        if (!_pl.Functional) { DmaBytes(QBlockBytes(sz), MemorySpace.Hbm, MemorySpace.Vmem, null, 1, slot, "q fetch"); return; }
         var src = _qHbm.Slice(1, start, sz);
         var dst = _qBuf[slot].Reshape(_L.Hkv, _b.Bq, _L.Gp, _L.D128).Slice(1, 0, sz);
         Dma(src, dst, 1, slot, "q fetch");
@@ -226,14 +236,14 @@ internal sealed unsafe partial class RpaKernel
             int n = Math.Clamp(fromCache - i * P, 0, P);
             int idx = Math.Min(s * pps + kb * _bkvPages + i, s * pps + pps - 1);
             int page = n > 0 ? _p.PageIndices[idx] : 0; // a zero-size copy reads nothing; its page index may be padding
+            if (!_pl.Functional) { DmaBytes(n * _L.TokenBytes, MemorySpace.Hbm, MemorySpace.Vmem, null, 0, slot, "kv fetch page"); continue; }
             var src = _cacheHbm[page].Slice(0, 0, n);
             var dst = buf.Slice(0, i * P, n).Slice(1, 0, _L.Rows);
             Dma(src, dst, 0, slot, "kv fetch page");
         }
         int qEnd = _p.CuQLens[s + 1];
-        var nsrc = _newKvHbm.Slice(0, qEnd - fromNew, nNew);
-        var ndst = buf.Slice(0, nCache, nNew).Slice(1, 0, _L.Rows);
-        Dma(nsrc, ndst, 0, slot, "kv fetch new");
+        if (!_pl.Functional) DmaBytes(nNew * _L.TokenBytes, MemorySpace.Hbm, MemorySpace.Vmem, null, 0, slot, "kv fetch new");
+        else Dma(_newKvHbm.Slice(0, qEnd - fromNew, nNew), buf.Slice(0, nCache, nNew).Slice(1, 0, _L.Rows), 0, slot, "kv fetch new");
         _pendingUpdate[slot] = (s, kb, kvStart + nCache, nNew);
     }
 
@@ -251,9 +261,8 @@ internal sealed unsafe partial class RpaKernel
             int n = Math.Min(P - inPage, remaining);
             int srcToken = (firstPage - kb * _bkvPages + i) * P + inPage;
             int page = _p.PageIndices[s * _p.PagesPerSeq + firstPage + i];
-            var src = _kvBuf[slot].Slice(0, srcToken, n).Slice(1, 0, _L.Rows);
-            var dst = _cacheHbm[page].Slice(0, inPage, n);
-            Dma(src, dst, 3, slot, "kv cache write");
+            if (!_pl.Functional) DmaBytes(n * _L.TokenBytes, MemorySpace.Vmem, MemorySpace.Hbm, _kvBuf[slot].Root, 3, slot, "kv cache write");
+            else Dma(_kvBuf[slot].Slice(0, srcToken, n).Slice(1, 0, _L.Rows), _cacheHbm[page].Slice(0, inPage, n), 3, slot, "kv cache write");
             remaining -= n;
         }
         _pendingUpdate[slot] = (-1, -1, 0, 0);
@@ -343,6 +352,7 @@ internal sealed unsafe partial class RpaKernel
         _pl.ChargeVpu("out = acc / l", rows, _L.D128, _L.QDType, 3, 2, 1, _acc.Root, _oBuf[oSlot].Root, _l.Root);
         if (_pl.Functional) FinalizeValues(q, oSlot);
         var (start, sz) = QRows(q);
+        if (!_pl.Functional) { DmaBytes(QBlockBytes(sz), MemorySpace.Vmem, MemorySpace.Hbm, _oBuf[oSlot].Root, 2, oSlot, "o send"); return; }
         var src = _oBuf[oSlot].Reshape(_L.Hkv, _b.Bq, _L.Gp, _L.D128).Slice(1, 0, sz);
         var dst = _outHbm.Slice(1, start, sz);
         Dma(src, dst, 2, oSlot, "o send");
