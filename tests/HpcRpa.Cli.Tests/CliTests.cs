@@ -1,5 +1,4 @@
 using System.Text.Json;
-using HpcRpa.Cli;
 
 [assembly: CollectionBehavior(DisableTestParallelization = true)]
 
@@ -8,24 +7,7 @@ namespace HpcRpa.Cli.Tests;
 /// <summary>The hpcrpa commands, run in-process as a user would type them.</summary>
 public class CliTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        Console.SetOut(o);
-        Console.SetError(e);
-        try
-        {
-            int code = Program.Main(args);
-            return (code, o.ToString(), e.ToString());
-        }
-        finally
-        {
-            Console.SetOut(oldOut);
-            Console.SetError(oldErr);
-        }
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliRunner.Run(args);
 
     private static JsonElement Json(params string[] args)
     {

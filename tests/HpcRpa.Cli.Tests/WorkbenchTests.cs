@@ -1,21 +1,11 @@
 using System.Text.Json;
-using HpcRpa.Cli;
 
 namespace HpcRpa.Cli.Tests;
 
 /// <summary>The workbench commands: demo outputs, sweep rows and reruns, --compare.</summary>
 public class WorkbenchTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        Console.SetOut(o);
-        Console.SetError(e);
-        try { return (Program.Main(args), o.ToString(), e.ToString()); }
-        finally { Console.SetOut(oldOut); Console.SetError(oldErr); }
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliRunner.Run(args);
 
     private static string TempDir() => Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "hpcrpa-" + Guid.NewGuid().ToString("N"))).FullName;
 

@@ -139,6 +139,8 @@ internal static class SweepCommand
             Console.CancelKeyPress -= onCancel;
         }
         interrupted = cts.IsCancellationRequested;
+        // A last line on stderr whatever the terminal: a fast sweep may finish before the bar first redraws.
+        Console.Error.WriteLine($"sweep of {configs.Count} configurations: {rows.Count} done{(interrupted ? ", interrupted" : "")}");
         return rows.ToList();
     }
 

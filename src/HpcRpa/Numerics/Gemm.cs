@@ -43,7 +43,7 @@ public static class Gemm
                 bk = PackTransposed(b, ldb, n, k);
                 ldbk = n;
             }
-            DispatchCompensated(a, lda, bk, ldbk, c, ldc, m, n, k, accumulate, path);
+            Dispatch(a, lda, bk, ldbk, c, ldc, m, n, k, accumulate, path, compensated: true);
             return;
         }
         if (transposeB) Dispatch(a, lda, PackTransposed(b, ldb, n, k), n, c, ldc, m, n, k, accumulate, path);
@@ -99,32 +99,25 @@ public static class Gemm
         if (length < need) throw new ArgumentException($"{name}: span of {length} elements is shorter than {rows}x{cols} with leading dimension {ld} ({need})", name);
     }
 
-    private static void Dispatch(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc, int m, int n, int k, bool acc, SimdPath path)
+    private static void Dispatch(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc, int m, int n, int k, bool acc, SimdPath path, bool compensated = false)
     {
         ref float pa = ref MemoryMarshal.GetReference(a);
         ref float pb = ref MemoryMarshal.GetReference(b);
         ref float pc = ref MemoryMarshal.GetReference(c);
         switch (SimdPaths.Resolve(path))
         {
-            case SimdPath.V512: Kernel<V512>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc); break;
-            case SimdPath.V256: Kernel<V256>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc); break;
-            case SimdPath.V128: Kernel<V128>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc); break;
-            default: Kernel<S1>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc); break;
+            case SimdPath.V512: Run<V512>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc, compensated); break;
+            case SimdPath.V256: Run<V256>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc, compensated); break;
+            case SimdPath.V128: Run<V128>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc, compensated); break;
+            default: Run<S1>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc, compensated); break;
         }
     }
 
-    private static void DispatchCompensated(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc, int m, int n, int k, bool acc, SimdPath path)
+    private static void Run<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int m, int n, int k, bool acc, bool compensated)
+        where TV : unmanaged, IVec<TV>
     {
-        ref float pa = ref MemoryMarshal.GetReference(a);
-        ref float pb = ref MemoryMarshal.GetReference(b);
-        ref float pc = ref MemoryMarshal.GetReference(c);
-        switch (SimdPaths.Resolve(path))
-        {
-            case SimdPath.V512: KernelCompensated<V512>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc); break;
-            case SimdPath.V256: KernelCompensated<V256>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc); break;
-            case SimdPath.V128: KernelCompensated<V128>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc); break;
-            default: KernelCompensated<S1>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc); break;
-        }
+        if (compensated) KernelCompensated<TV>(ref a, lda, ref b, ldb, ref c, ldc, m, n, k, acc);
+        else Kernel<TV>(ref a, lda, ref b, ldb, ref c, ldc, m, n, k, acc);
     }
 
     private static void KernelCompensated<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int m, int n, int k, bool acc)
