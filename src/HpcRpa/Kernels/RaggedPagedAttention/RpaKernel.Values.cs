@@ -39,14 +39,25 @@ internal sealed unsafe partial class RpaKernel
         }
         int rows = Math.Min(_b.BqCompute, _b.Bq) * _L.G;
         int n = _b.BkvCompute, d = _L.D;
-        _qf = new float[rows * d];
-        _kf = new float[n * d];
-        _vf = new float[n * d];
-        _sf = new float[rows * n];
-        _pv = new float[rows * d];
-        _rowMax = new float[rows];
-        _rowSum = new float[rows];
-        _mNew = new float[rows];
+        // Work arrays come from a per-thread pool: they are large (often on the large-object heap), and
+        // allocating them per call would make every call pay for, and pause other threads with, full GCs.
+        var pool = t_pool ??= new float[8][];
+        _qf = Rent(pool, 0, rows * d);
+        _kf = Rent(pool, 1, n * d);
+        _vf = Rent(pool, 2, n * d);
+        _sf = Rent(pool, 3, rows * n);
+        _pv = Rent(pool, 4, rows * d);
+        _rowMax = Rent(pool, 5, rows);
+        _rowSum = Rent(pool, 6, rows);
+        _mNew = Rent(pool, 7, rows);
+    }
+
+    [ThreadStatic] private static float[][]? t_pool;
+
+    private static float[] Rent(float[][] pool, int slot, int size)
+    {
+        if (pool[slot] is null || pool[slot].Length < size) pool[slot] = new float[size];
+        return pool[slot];
     }
 
     private float Round(float x) => _roundBf16 ? Bf16.ToFloat(Bf16.FromFloat(x)) : x;
