@@ -1,4 +1,5 @@
 using HpcRpa.Memory;
+using System.Runtime.Intrinsics;
 using HpcRpa.Numerics;
 using NGemm = HpcRpa.Numerics.Gemm;
 
@@ -69,30 +70,61 @@ internal sealed unsafe partial class RpaKernel
         _m.Span<float>().Fill(float.NegativeInfinity);
     }
 
-    /// <summary>Decodes K (combined head 2h) or V (2h+1) of tokens [tok0, tok0+n) of a KV slot into dst[n × D].</summary>
-    private void DecodeKv(int slot, int tok0, int n, int combined, Span<float> dst)
+    /// <summary>
+    /// Decodes K (combined head 2h) and V (2h+1) of tokens [tok0, tok0+n) of a KV slot into kDst and vDst [n × D],
+    /// reading each packed word once. bf16 widening is exact bit arithmetic, so the vector and scalar forms agree.
+    /// </summary>
+    private void DecodeKvPair(int slot, int tok0, int n, int h, Span<float> kDst, Span<float> vDst)
     {
-        int row = combined / _L.Pk, j = combined % _L.Pk, d = _L.D, d128 = _L.D128, stride = _L.Stride;
+        int d = _L.D, d128 = _L.D128, stride = _L.Stride, pk = _L.Pk;
+        int kRow = 2 * h / pk, vRow = (2 * h + 1) / pk, kj = 2 * h % pk, vj = (2 * h + 1) % pk;
         byte* bytes = (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref _kvBuf[slot].Span<byte>()[0]);
         for (int t = 0; t < n; t++)
         {
-            long word = ((long)(tok0 + t) * stride + row) * d128;
-            var o = dst.Slice(t * d, d);
-            switch (_L.Pk)
+            long tokenWord = (long)(tok0 + t) * stride;
+            var ko = kDst.Slice(t * d, d);
+            var vo = vDst.Slice(t * d, d);
+            uint* kw = (uint*)bytes + (tokenWord + kRow) * d128;
+            uint* vw = (uint*)bytes + (tokenWord + vRow) * d128;
+            switch (pk)
             {
                 case 1:
-                    new ReadOnlySpan<float>(bytes + word * 4, d).CopyTo(o);
+                    new ReadOnlySpan<float>(kw, d).CopyTo(ko);
+                    new ReadOnlySpan<float>(vw, d).CopyTo(vo);
                     break;
                 case 2:
                     {
-                        ushort* p = (ushort*)(bytes + word * 4) + j;
-                        for (int x = 0; x < d; x++) o[x] = Bf16.ToFloat(p[2 * x]);
+                        // One word holds (K_h, V_h) of one lane: K in the low half, V in the high half.
+                        int x = 0;
+                        fixed (float* kp = ko, vp = vo)
+                        {
+                            if (Vector512.IsHardwareAccelerated)
+                            {
+                                var hiMask = Vector512.Create(0xFFFF0000u);
+                                for (; x + 16 <= d; x += 16)
+                                {
+                                    var w = Vector512.Load(kw + x);
+                                    (w << 16).AsSingle().Store(kp + x);
+                                    (w & hiMask).AsSingle().Store(vp + x);
+                                }
+                            }
+                            for (; x < d; x++)
+                            {
+                                uint w = kw[x];
+                                kp[x] = BitConverter.UInt32BitsToSingle(w << 16);
+                                vp[x] = BitConverter.UInt32BitsToSingle(w & 0xFFFF0000u);
+                            }
+                        }
                         break;
                     }
                 default:
                     {
-                        byte* p = bytes + word * 4 + j;
-                        for (int x = 0; x < d; x++) o[x] = _fp8Table[p[4 * x]];
+                        byte* kb = (byte*)kw + kj, vb = (byte*)vw + vj;
+                        for (int x = 0; x < d; x++)
+                        {
+                            ko[x] = _fp8Table[kb[4 * x]];
+                            vo[x] = _fp8Table[vb[4 * x]];
+                        }
                         break;
                     }
             }
@@ -134,8 +166,7 @@ internal sealed unsafe partial class RpaKernel
 
         for (int h = 0; h < _L.Hkv; h++)
         {
-            DecodeKv(kvSlot, c * _b.BkvCompute, n, 2 * h, kf);
-            DecodeKv(kvSlot, c * _b.BkvCompute, n, 2 * h + 1, vf);
+            DecodeKvPair(kvSlot, c * _b.BkvCompute, n, h, kf, vf);
             var qh = qAll[h];
             for (int t = 0; t < tN; t++)
                 for (int g = 0; g < G; g++)
