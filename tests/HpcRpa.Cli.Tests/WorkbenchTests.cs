@@ -70,4 +70,27 @@ public class WorkbenchTests
         var k = JsonDocument.Parse(o2).RootElement;
         Assert.True(k.GetProperty("ratio_cycles_b_over_a").GetDouble() > 0);
     }
+
+    [Fact]
+    public void CompareTorchJsonHasARowPerSequenceAndHead()
+    {
+        var (code, output, err) = Run("compare-torch", "--decode", "2x40", "--mixed", "1x8+20", "--page-size", "16", "--json");
+        Assert.True(code == 0, err + output);
+        var j = JsonDocument.Parse(output).RootElement;
+        var rows = j.GetProperty("rows").EnumerateArray().ToList();
+        Assert.Equal(3 * 32, rows.Count);
+        foreach (var f in new[] { "seq", "head", "max_abs_err", "max_rel_err", "pass" }) Assert.True(rows[0].TryGetProperty(f, out _), f);
+        Assert.True(j.GetProperty("pass").GetBoolean());
+    }
+
+    [Fact]
+    public void BenchJsonReportsEveryFigureAgainstTheHostLimits()
+    {
+        var (code, output, err) = Run("bench", "--quick", "--json");
+        Assert.True(code == 0, err + output);
+        var j = JsonDocument.Parse(output).RootElement;
+        foreach (var f in new[] { "decode_bw_fraction", "decode_vs_torch", "prefill_peak_fraction", "prefill_vs_torch", "cores_scaling", "timing_only_step_ms", "timing_only_events_per_s" })
+            Assert.True(j.GetProperty(f).GetDouble() > 0, f);
+        Assert.True(j.GetProperty("host_read_gb_s").GetDouble() > 1);
+    }
 }
