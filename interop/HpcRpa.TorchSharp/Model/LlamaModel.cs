@@ -78,12 +78,30 @@ public sealed class LlamaModel : nn.Module
     {
         c.Validate();
         Config = c;
-        manual_seed(c.Seed);
         embed = nn.Embedding(c.Vocab, c.Hidden);
         layers = new ModuleList<LlamaLayer>(Enumerable.Range(0, c.Layers).Select(i => new LlamaLayer($"layer{i}", c)).ToArray());
         final_norm = new RmsNorm("final_norm", c.Hidden, c.RmsEps);
         lm_head = nn.Linear(c.Hidden, c.Vocab, hasBias: false);
         RegisterComponents();
+        Initialise(c.Seed);
+    }
+
+    /// <summary>
+    /// Weights from a generator of the model's own, not torch's process-global one, so a seed gives the same
+    /// model whatever other threads draw meanwhile: embeddings N(0, 1), linear weights U(±1/√fan_in) (torch's
+    /// default bound for nn.Linear), norms 1.
+    /// </summary>
+    private void Initialise(long seed)
+    {
+        using var g = new Generator((ulong)seed);
+        using var noGrad = no_grad();
+        foreach (var (name, p) in named_parameters())
+        {
+            if (name.EndsWith("norm.weight", StringComparison.Ordinal)) { p.fill_(1.0); continue; }
+            if (name.StartsWith("embed", StringComparison.Ordinal)) { p.copy_(randn(p.shape, generator: g)); continue; }
+            double bound = 1.0 / Math.Sqrt(p.shape[1]);
+            p.copy_(rand(p.shape, generator: g) * (2 * bound) - bound);
+        }
     }
 
     public LlamaConfig Config { get; }

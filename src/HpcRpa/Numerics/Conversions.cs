@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace HpcRpa.Numerics;
 
@@ -27,6 +28,30 @@ public static class Bf16
     {
         if (dst.Length < src.Length) throw new ArgumentException($"destination holds {dst.Length}, source has {src.Length}", nameof(dst));
         for (int i = 0; i < src.Length; i++) dst[i] = ToFloat(src[i]);
+    }
+
+    /// <summary>x := ToFloat(FromFloat(x)) for every element: the value rounded to bf16, kept as f32. Bit arithmetic, so the vector form is exact.</summary>
+    public static void RoundInPlace(Span<float> x)
+    {
+        var u = System.Runtime.InteropServices.MemoryMarshal.Cast<float, uint>(x);
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var bias = Vector512.Create(0x7FFFu);
+            var one = Vector512.Create(1u);
+            var hi = Vector512.Create(0xFFFF0000u);
+            var abs = Vector512.Create(0x7FFFFFFFu);
+            var inf = Vector512.Create(0x7F800000u);
+            var quiet = Vector512.Create(0x00400000u);
+            for (; i + 16 <= u.Length; i += 16)
+            {
+                var v = Vector512.LoadUnsafe(ref u[i]);
+                var rounded = (v + bias + ((v >> 16) & one)) & hi;
+                var nan = Vector512.GreaterThan(v & abs, inf);
+                Vector512.ConditionalSelect(nan, (v & hi) | quiet, rounded).StoreUnsafe(ref u[i]);
+            }
+        }
+        for (; i < x.Length; i++) x[i] = ToFloat(FromFloat(x[i]));
     }
 }
 

@@ -17,6 +17,18 @@ public class ConversionTests
     }
 
     [Fact]
+    public void Bf16RoundInPlaceMatchesTheScalarRoundTrip()
+    {
+        var rng = new HpcRpa.Memory.SplitMix64(5);
+        var x = new float[1000 + 7];
+        for (int i = 0; i < x.Length; i++) x[i] = BitConverter.UInt32BitsToSingle((uint)rng.Next());
+        x[0] = float.NaN; x[1] = float.PositiveInfinity; x[2] = -0f; x[3] = BitConverter.UInt32BitsToSingle(0x3F808000); x[4] = float.MaxValue;
+        var want = x.Select(v => Bf16.ToFloat(Bf16.FromFloat(v))).ToArray();
+        Bf16.RoundInPlace(x);
+        Assert.Equal(want.Select(BitConverter.SingleToUInt32Bits), x.Select(BitConverter.SingleToUInt32Bits));
+    }
+
+    [Fact]
     public void Bf16RoundTripsEveryCode()
     {
         for (int c = 0; c < 65536; c++)

@@ -182,17 +182,18 @@ internal sealed unsafe partial class RpaKernel
             {
                 int qpos = processedQ + r / G;
                 var sr = sf.Slice(r * n, n);
-                float max = float.NegativeInfinity;
-                for (int j = 0; j < n; j++)
-                {
-                    int kpos = kvBase + j;
-                    float x = sr[j] * _scale;
-                    if (hasCap) x = cap * MathF.Tanh(x / cap);
-                    bool masked = (_causal && qpos < kpos) || (window > 0 && qpos >= kpos + window);
-                    if (masked) x = _maskValue;
-                    sr[j] = x;
-                    if (x > max) max = x;
-                }
+                // Visible keys form one range: kpos <= qpos (causal) and kpos > qpos - W (window); the rest
+                // take the mask value. Scaling is elementwise, so the vectorised multiply is exact.
+                int lo = window > 0 ? Math.Clamp(qpos - window + 1 - kvBase, 0, n) : 0;
+                int hi = _causal ? Math.Clamp(qpos - kvBase + 1, 0, n) : n;
+                if (hi < lo) hi = lo;
+                sr[..lo].Fill(_maskValue);
+                sr[hi..].Fill(_maskValue);
+                var visible = sr[lo..hi];
+                System.Numerics.Tensors.TensorPrimitives.Multiply(visible, _scale, visible);
+                if (hasCap)
+                    for (int j = 0; j < visible.Length; j++) visible[j] = cap * MathF.Tanh(visible[j] / cap);
+                float max = visible.Length > 0 ? System.Numerics.Tensors.TensorPrimitives.Max(visible) : _maskValue;
                 int sIdx = h * stateRows + (t0 + r / G) * Gp + r % G;
                 float mOld = mAll[sIdx * 128];
                 _rowMax[r] = Round(max);
@@ -213,7 +214,11 @@ internal sealed unsafe partial class RpaKernel
                 mAll[sIdx * 128] = mNew;
                 var acc = accAll.Slice(sIdx * D128, D);
                 var p = pv.Slice(r * D, D);
-                for (int x = 0; x < D; x++) acc[x] = Round(alpha * acc[x] + Round(p[x] * vScale));
+                // acc = round(alpha·acc + round(p·v_scale)), elementwise (multiply and add unfused, as written).
+                if (vScale != 1f) System.Numerics.Tensors.TensorPrimitives.Multiply(p, vScale, p);
+                if (_roundBf16) Bf16.RoundInPlace(p);
+                System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(acc, alpha, p, acc);
+                if (_roundBf16) Bf16.RoundInPlace(acc);
             }
         }
     }
