@@ -20,4 +20,19 @@ public sealed class Allocation
     /// <summary>Cycle at which the last compute op writing this allocation finishes (data dependence for later ops).</summary>
     public long ReadyAt { get; set; }
     public bool Freed { get; internal set; }
+
+    /// <summary>Row-wise copy elision for this block's values (functional mode), when a kernel asked for it.</summary>
+    public RowBindings? Rows { get; private set; }
+
+    /// <summary>
+    /// Lets DMAs fill this block by binding rows of <paramref name="rowBytes"/> to their HBM sources instead of
+    /// copying (see <see cref="RowBindings"/>). Null in a timing-only run, where there are no values to bind.
+    /// </summary>
+    public RowBindings? EnableRowBinding(long rowBytes)
+    {
+        if (Buffer is null) return null;
+        if (rowBytes <= 0 || Buffer.Length % rowBytes != 0)
+            throw new ArgumentException($"'{Name}': {Buffer.Length} bytes are not a whole number of {rowBytes}-byte rows", nameof(rowBytes));
+        return Rows ??= new RowBindings(this, checked((int)(Buffer.Length / rowBytes)), rowBytes);
+    }
 }

@@ -116,13 +116,34 @@ public sealed unsafe class Ref
 
     public string ShapeString => "[" + string.Join(", ", _shape) + "]";
 
+    /// <summary>The first element's address for a reader or writer that does not know row bindings: bound rows are materialised first.</summary>
     internal byte* BasePointer
+    {
+        get
+        {
+            if (Root.Rows is { AnyBound: true } rows) rows.MaterializeAll();
+            return RawPointer;
+        }
+    }
+
+    /// <summary>The first element's address in the allocation's own memory, bindings left as they are.</summary>
+    internal byte* RawPointer
     {
         get
         {
             var buf = Root.Buffer ?? throw new NoValuesException(Name);
             return buf.Data + Offset * DType.Bytes();
         }
+    }
+
+    /// <summary>[first byte, one past the last byte) the view spans in its allocation's own memory.</summary>
+    internal (nint Lo, nint Hi) ByteRange()
+    {
+        nint lo = (nint)RawPointer;
+        if (ElementCount == 0) return (lo, lo);
+        long last = 0;
+        for (int i = 0; i < _shape.Length; i++) last += (long)(_shape[i] - 1) * _strides[i];
+        return (lo, lo + (nint)((last + 1) * DType.Bytes()));
     }
 
     /// <summary>The values of a contiguous view (functional mode).</summary>

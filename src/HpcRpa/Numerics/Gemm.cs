@@ -14,6 +14,12 @@ public enum Accumulation : byte
     /// f32, for logits whose errors the softmax would amplify.
     /// </summary>
     Compensated,
+    /// <summary>
+    /// Blocked: k in blocks of <see cref="Gemm.BlockK"/>, each block an FMA chain from its first term, the block sums
+    /// added in order — the rounding error of a 32-term chain instead of a k-term one, at the cost of one add per
+    /// block (what attention logits need: the softmax turns their absolute error into the output's relative error).
+    /// </summary>
+    Blocked,
 }
 
 /// <summary>
@@ -23,6 +29,9 @@ public enum Accumulation : byte
 /// </summary>
 public static class Gemm
 {
+    /// <summary>Terms per block of <see cref="Accumulation.Blocked"/>.</summary>
+    public const int BlockK = 32;
+
     [ThreadStatic] private static float[]? t_packB;
     [ThreadStatic] private static float[]? t_packA;
 
@@ -46,8 +55,9 @@ public static class Gemm
             Dispatch(a, lda, bk, ldbk, c, ldc, m, n, k, accumulate, path, compensated: true);
             return;
         }
-        if (transposeB) Dispatch(a, lda, PackTransposed(b, ldb, n, k), n, c, ldc, m, n, k, accumulate, path);
-        else Dispatch(a, lda, b, ldb, c, ldc, m, n, k, accumulate, path);
+        bool blocked = sum == Accumulation.Blocked;
+        if (transposeB) Dispatch(a, lda, PackTransposed(b, ldb, n, k), n, c, ldc, m, n, k, accumulate, path, blocked: blocked);
+        else Dispatch(a, lda, b, ldb, c, ldc, m, n, k, accumulate, path, blocked: blocked);
     }
 
     /// <summary>bf16 inputs, f32 products and accumulation (a bf16 × bf16 product is exact in f32).</summary>
@@ -99,25 +109,116 @@ public static class Gemm
         if (length < need) throw new ArgumentException($"{name}: span of {length} elements is shorter than {rows}x{cols} with leading dimension {ld} ({need})", name);
     }
 
-    private static void Dispatch(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc, int m, int n, int k, bool acc, SimdPath path, bool compensated = false)
+    private static void Dispatch(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc, int m, int n, int k, bool acc, SimdPath path,
+        bool compensated = false, bool blocked = false)
     {
         ref float pa = ref MemoryMarshal.GetReference(a);
         ref float pb = ref MemoryMarshal.GetReference(b);
         ref float pc = ref MemoryMarshal.GetReference(c);
         switch (SimdPaths.Resolve(path))
         {
-            case SimdPath.V512: Run<V512>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc, compensated); break;
-            case SimdPath.V256: Run<V256>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc, compensated); break;
-            case SimdPath.V128: Run<V128>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc, compensated); break;
-            default: Run<S1>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc, compensated); break;
+            case SimdPath.V512: Run<V512>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc, compensated, blocked); break;
+            case SimdPath.V256: Run<V256>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc, compensated, blocked); break;
+            case SimdPath.V128: Run<V128>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc, compensated, blocked); break;
+            default: Run<S1>(ref pa, lda, ref pb, ldb, ref pc, ldc, m, n, k, acc, compensated, blocked); break;
         }
     }
 
-    private static void Run<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int m, int n, int k, bool acc, bool compensated)
+    private static void Run<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int m, int n, int k, bool acc, bool compensated, bool blocked)
         where TV : unmanaged, IVec<TV>
     {
         if (compensated) KernelCompensated<TV>(ref a, lda, ref b, ldb, ref c, ldc, m, n, k, acc);
+        else if (blocked) KernelBlocked<TV>(ref a, lda, ref b, ldb, ref c, ldc, m, n, k, acc);
         else Kernel<TV>(ref a, lda, ref b, ldb, ref c, ldc, m, n, k, acc);
+    }
+
+    /// <summary>As <see cref="Kernel{TV}"/>, summing k in blocks of <see cref="BlockK"/>.</summary>
+    private static void KernelBlocked<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int m, int n, int k, bool acc)
+        where TV : unmanaged, IVec<TV>
+    {
+        int w = TV.Count;
+        int j = 0;
+        for (; j + 2 * w <= n; j += 2 * w)
+        {
+            int i = 0;
+            for (; i + 4 <= m; i += 4) Block4x2Blocked<TV>(ref a, lda, ref b, ldb, ref c, ldc, i, j, k, acc);
+            for (; i < m; i++) Block1Blocked<TV>(ref a, lda, ref b, ldb, ref c, ldc, i, j, k, acc);
+        }
+        for (; j + w <= n; j += w)
+            for (int i = 0; i < m; i++) Block1Blocked<TV>(ref a, lda, ref b, ldb, ref c, ldc, i, j, k, acc, 1);
+        for (; j < n; j++)
+            for (int i = 0; i < m; i++) Block1Blocked<S1>(ref a, lda, ref b, ldb, ref c, ldc, i, j, k, acc, 1);
+    }
+
+    /// <summary>4 rows × 2 vectors; per block of k a fresh chain (b..), added into the running sums (c..) once.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Block4x2Blocked<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int i, int j, int k, bool acc)
+        where TV : unmanaged, IVec<TV>
+    {
+        int w = TV.Count;
+        TV z = TV.Splat(0f);
+        TV c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
+        ref float a0 = ref Unsafe.Add(ref a, (nint)i * lda);
+        ref float a1 = ref Unsafe.Add(ref a0, lda);
+        ref float a2 = ref Unsafe.Add(ref a1, lda);
+        ref float a3 = ref Unsafe.Add(ref a2, lda);
+        ref float bj = ref Unsafe.Add(ref b, j);
+        for (int t0 = 0; t0 < k; t0 += BlockK)
+        {
+            TV b00 = z, b01 = z, b10 = z, b11 = z, b20 = z, b21 = z, b30 = z, b31 = z;
+            int t1 = Math.Min(t0 + BlockK, k);
+            for (int t = t0; t < t1; t++)
+            {
+                ref float brow = ref Unsafe.Add(ref bj, (nint)t * ldb);
+                TV y0 = TV.Load(ref brow), y1 = TV.Load(ref Unsafe.Add(ref brow, w));
+                TV x = TV.Splat(Unsafe.Add(ref a0, t)); b00 = TV.Fma(x, y0, b00); b01 = TV.Fma(x, y1, b01);
+                x = TV.Splat(Unsafe.Add(ref a1, t)); b10 = TV.Fma(x, y0, b10); b11 = TV.Fma(x, y1, b11);
+                x = TV.Splat(Unsafe.Add(ref a2, t)); b20 = TV.Fma(x, y0, b20); b21 = TV.Fma(x, y1, b21);
+                x = TV.Splat(Unsafe.Add(ref a3, t)); b30 = TV.Fma(x, y0, b30); b31 = TV.Fma(x, y1, b31);
+            }
+            if (t0 == 0)
+            {
+                c00 = b00; c01 = b01; c10 = b10; c11 = b11; c20 = b20; c21 = b21; c30 = b30; c31 = b31;
+            }
+            else
+            {
+                c00 = TV.Add(c00, b00); c01 = TV.Add(c01, b01); c10 = TV.Add(c10, b10); c11 = TV.Add(c11, b11);
+                c20 = TV.Add(c20, b20); c21 = TV.Add(c21, b21); c30 = TV.Add(c30, b30); c31 = TV.Add(c31, b31);
+            }
+        }
+        ref float cr = ref Unsafe.Add(ref c, (nint)i * ldc + j);
+        Put(c00, ref cr, acc); Put(c01, ref Unsafe.Add(ref cr, w), acc);
+        cr = ref Unsafe.Add(ref cr, ldc); Put(c10, ref cr, acc); Put(c11, ref Unsafe.Add(ref cr, w), acc);
+        cr = ref Unsafe.Add(ref cr, ldc); Put(c20, ref cr, acc); Put(c21, ref Unsafe.Add(ref cr, w), acc);
+        cr = ref Unsafe.Add(ref cr, ldc); Put(c30, ref cr, acc); Put(c31, ref Unsafe.Add(ref cr, w), acc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Block1Blocked<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int i, int j, int k, bool acc, int vectors = 2)
+        where TV : unmanaged, IVec<TV>
+    {
+        int w = TV.Count;
+        TV z = TV.Splat(0f);
+        TV c0 = z, c1 = z;
+        ref float ar = ref Unsafe.Add(ref a, (nint)i * lda);
+        ref float bj = ref Unsafe.Add(ref b, j);
+        for (int t0 = 0; t0 < k; t0 += BlockK)
+        {
+            TV b0 = z, b1 = z;
+            int t1 = Math.Min(t0 + BlockK, k);
+            for (int t = t0; t < t1; t++)
+            {
+                ref float brow = ref Unsafe.Add(ref bj, (nint)t * ldb);
+                TV x = TV.Splat(Unsafe.Add(ref ar, t));
+                b0 = TV.Fma(x, TV.Load(ref brow), b0);
+                if (vectors == 2) b1 = TV.Fma(x, TV.Load(ref Unsafe.Add(ref brow, w)), b1);
+            }
+            if (t0 == 0) { c0 = b0; c1 = b1; }
+            else { c0 = TV.Add(c0, b0); c1 = TV.Add(c1, b1); }
+        }
+        ref float cr = ref Unsafe.Add(ref c, (nint)i * ldc + j);
+        Put(c0, ref cr, acc);
+        if (vectors == 2) Put(c1, ref Unsafe.Add(ref cr, w), acc);
     }
 
     private static void KernelCompensated<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int m, int n, int k, bool acc)
@@ -172,7 +273,7 @@ public static class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Block4x2<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int i, int j, int k, bool acc)
+    internal static void Block4x2<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int i, int j, int k, bool acc)
         where TV : unmanaged, IVec<TV>
     {
         int w = TV.Count;
@@ -200,7 +301,7 @@ public static class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Block1<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int i, int j, int k, bool acc, int vectors)
+    internal static void Block1<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int i, int j, int k, bool acc, int vectors)
         where TV : unmanaged, IVec<TV>
     {
         int w = TV.Count;
@@ -220,6 +321,6 @@ public static class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Put<TV>(TV v, ref float dst, bool acc) where TV : unmanaged, IVec<TV> =>
+    internal static void Put<TV>(TV v, ref float dst, bool acc) where TV : unmanaged, IVec<TV> =>
         TV.Store(acc ? TV.Add(TV.Load(ref dst), v) : v, ref dst);
 }

@@ -27,6 +27,26 @@ internal interface IVec<TSelf> where TSelf : unmanaged, IVec<TSelf>
     static abstract TSelf Pow2(TSelf n);
     /// <summary>x where x is NaN, else y.</summary>
     static abstract TSelf KeepNaN(TSelf x, TSelf y);
+
+    // Bit operations on the lanes' 32-bit patterns: what decoding packed words (bf16 halves, fp8 bytes) needs.
+
+    /// <summary><see cref="Count"/> 32-bit words, their bits taken as floats.</summary>
+    static abstract TSelf LoadBits(ref uint p);
+    static abstract TSelf ShiftLeft(TSelf a, int bits);
+    /// <summary>Logical (unsigned) right shift of each lane's bits.</summary>
+    static abstract TSelf ShiftRight(TSelf a, int bits);
+    static abstract TSelf And(TSelf a, uint mask);
+    static abstract TSelf Or(TSelf a, TSelf b);
+    /// <summary>Lanes whose bits equal <paramref name="bits"/> take <paramref name="then"/>, the rest <paramref name="otherwise"/>.</summary>
+    static abstract TSelf SelectWhereBitsEqual(TSelf a, uint bits, TSelf then, TSelf otherwise);
+    /// <summary>Lanes whose bits are at least <paramref name="bits"/> (unsigned) take <paramref name="then"/>, the rest <paramref name="otherwise"/>.</summary>
+    static abstract TSelf SelectWhereBitsAtLeast(TSelf a, uint bits, TSelf then, TSelf otherwise);
+
+    /// <summary>
+    /// The lanes summed by halving: lane j + lane j+Count/2, then again, down to one — the tail of the canonical
+    /// 16-partial order (<see cref="VectorMath"/>), so every width gives the same bits.
+    /// </summary>
+    static abstract float HalvingSum(TSelf a);
 }
 
 internal struct S1 : IVec<S1>
@@ -45,6 +65,16 @@ internal struct S1 : IVec<S1>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static S1 Floor(S1 a) => new() { V = MathF.Floor(a.V) };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static S1 Pow2(S1 n) => new() { V = BitConverter.Int32BitsToSingle(((int)n.V + 127) << 23) };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static S1 KeepNaN(S1 x, S1 y) => float.IsNaN(x.V) ? x : y;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static S1 LoadBits(ref uint p) => new() { V = BitConverter.UInt32BitsToSingle(p) };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static S1 ShiftLeft(S1 a, int bits) => FromBits(Bits(a) << bits);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static S1 ShiftRight(S1 a, int bits) => FromBits(Bits(a) >> bits);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static S1 And(S1 a, uint mask) => FromBits(Bits(a) & mask);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static S1 Or(S1 a, S1 b) => FromBits(Bits(a) | Bits(b));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static S1 SelectWhereBitsEqual(S1 a, uint bits, S1 then, S1 otherwise) => Bits(a) == bits ? then : otherwise;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static S1 SelectWhereBitsAtLeast(S1 a, uint bits, S1 then, S1 otherwise) => Bits(a) >= bits ? then : otherwise;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float HalvingSum(S1 a) => a.V;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] private static uint Bits(S1 a) => BitConverter.SingleToUInt32Bits(a.V);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] private static S1 FromBits(uint u) => new() { V = BitConverter.UInt32BitsToSingle(u) };
 }
 
 internal struct V128 : IVec<V128>
@@ -63,6 +93,22 @@ internal struct V128 : IVec<V128>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Floor(V128 a) => new() { V = Vector128.Floor(a.V) };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Pow2(V128 n) => new() { V = ((Vector128.ConvertToInt32(n.V) + Vector128.Create(127)) << 23).AsSingle() };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 KeepNaN(V128 x, V128 y) => new() { V = Vector128.ConditionalSelect(Vector128.Equals(x.V, x.V), y.V, x.V) };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 LoadBits(ref uint p) => new() { V = Vector128.LoadUnsafe(ref p).AsSingle() };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 ShiftLeft(V128 a, int bits) => new() { V = (a.V.AsUInt32() << bits).AsSingle() };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 ShiftRight(V128 a, int bits) => new() { V = (a.V.AsUInt32() >>> bits).AsSingle() };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 And(V128 a, uint mask) => new() { V = (a.V.AsUInt32() & Vector128.Create(mask)).AsSingle() };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Or(V128 a, V128 b) => new() { V = (a.V.AsUInt32() | b.V.AsUInt32()).AsSingle() };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 SelectWhereBitsEqual(V128 a, uint bits, V128 then, V128 otherwise) =>
+        new() { V = Vector128.ConditionalSelect(Vector128.Equals(a.V.AsUInt32(), Vector128.Create(bits)).AsSingle(), then.V, otherwise.V) };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 SelectWhereBitsAtLeast(V128 a, uint bits, V128 then, V128 otherwise) =>
+        new() { V = Vector128.ConditionalSelect(Vector128.GreaterThanOrEqual(a.V.AsUInt32(), Vector128.Create(bits)).AsSingle(), then.V, otherwise.V) };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float HalvingSum(V128 a)
+    {
+        // (l0 + l2, l1 + l3), then their sum: the last two halving steps.
+        var h = a.V + Vector128.Shuffle(a.V, Vector128.Create(2, 3, 0, 1));
+        return h.ToScalar() + h.GetElement(1);
+    }
 }
 
 internal struct V256 : IVec<V256>
@@ -81,6 +127,16 @@ internal struct V256 : IVec<V256>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Floor(V256 a) => new() { V = Vector256.Floor(a.V) };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Pow2(V256 n) => new() { V = ((Vector256.ConvertToInt32(n.V) + Vector256.Create(127)) << 23).AsSingle() };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 KeepNaN(V256 x, V256 y) => new() { V = Vector256.ConditionalSelect(Vector256.Equals(x.V, x.V), y.V, x.V) };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 LoadBits(ref uint p) => new() { V = Vector256.LoadUnsafe(ref p).AsSingle() };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 ShiftLeft(V256 a, int bits) => new() { V = (a.V.AsUInt32() << bits).AsSingle() };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 ShiftRight(V256 a, int bits) => new() { V = (a.V.AsUInt32() >>> bits).AsSingle() };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 And(V256 a, uint mask) => new() { V = (a.V.AsUInt32() & Vector256.Create(mask)).AsSingle() };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Or(V256 a, V256 b) => new() { V = (a.V.AsUInt32() | b.V.AsUInt32()).AsSingle() };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 SelectWhereBitsEqual(V256 a, uint bits, V256 then, V256 otherwise) =>
+        new() { V = Vector256.ConditionalSelect(Vector256.Equals(a.V.AsUInt32(), Vector256.Create(bits)).AsSingle(), then.V, otherwise.V) };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 SelectWhereBitsAtLeast(V256 a, uint bits, V256 then, V256 otherwise) =>
+        new() { V = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(a.V.AsUInt32(), Vector256.Create(bits)).AsSingle(), then.V, otherwise.V) };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float HalvingSum(V256 a) => V128.HalvingSum(new() { V = a.V.GetLower() + a.V.GetUpper() });
 }
 
 internal struct V512 : IVec<V512>
@@ -99,4 +155,14 @@ internal struct V512 : IVec<V512>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Floor(V512 a) => new() { V = Vector512.Floor(a.V) };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Pow2(V512 n) => new() { V = ((Vector512.ConvertToInt32(n.V) + Vector512.Create(127)) << 23).AsSingle() };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 KeepNaN(V512 x, V512 y) => new() { V = Vector512.ConditionalSelect(Vector512.Equals(x.V, x.V), y.V, x.V) };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 LoadBits(ref uint p) => new() { V = Vector512.LoadUnsafe(ref p).AsSingle() };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 ShiftLeft(V512 a, int bits) => new() { V = (a.V.AsUInt32() << bits).AsSingle() };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 ShiftRight(V512 a, int bits) => new() { V = (a.V.AsUInt32() >>> bits).AsSingle() };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 And(V512 a, uint mask) => new() { V = (a.V.AsUInt32() & Vector512.Create(mask)).AsSingle() };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Or(V512 a, V512 b) => new() { V = (a.V.AsUInt32() | b.V.AsUInt32()).AsSingle() };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 SelectWhereBitsEqual(V512 a, uint bits, V512 then, V512 otherwise) =>
+        new() { V = Vector512.ConditionalSelect(Vector512.Equals(a.V.AsUInt32(), Vector512.Create(bits)).AsSingle(), then.V, otherwise.V) };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 SelectWhereBitsAtLeast(V512 a, uint bits, V512 then, V512 otherwise) =>
+        new() { V = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(a.V.AsUInt32(), Vector512.Create(bits)).AsSingle(), then.V, otherwise.V) };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float HalvingSum(V512 a) => V256.HalvingSum(new() { V = a.V.GetLower() + a.V.GetUpper() });
 }

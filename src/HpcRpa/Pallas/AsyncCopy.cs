@@ -30,7 +30,7 @@ public readonly struct AsyncCopy
     public void Start()
     {
         _ctx.IssueDma(Source.Bytes, Source.Space, Destination.Space, Source.Root, Semaphore, _label);
-        if (_ctx.Functional) RefCopy.Copy(Source, Destination);
+        if (_ctx.Functional) _ctx.MoveValues(Source, Destination);
     }
 
     public void Wait() => WaitBytes(_ctx, Semaphore, Source.Bytes);

@@ -12,6 +12,7 @@ namespace HpcRpa.Pallas;
 public sealed partial class KernelContext : IDisposable
 {
     private readonly List<DmaSemaphore> _semaphores = [];
+    private readonly List<RowBindings> _bindings = [];
 
     public KernelContext(ChipSpec chip, ExecutionMode mode = ExecutionMode.Functional, bool trace = false, long? vmemLimitBytes = null)
     {
@@ -63,6 +64,39 @@ public sealed partial class KernelContext : IDisposable
         long issue = tl.Scalar.Issue();
         long ready = src == MemorySpace.Hbm || source is null ? 0 : source.ReadyAt;
         sem.Signal(tl.Dma.Start(issue, ready, bytes, src, dst, label), bytes);
+    }
+
+    /// <summary>
+    /// Functional DMAs into this block bind its rows (of <paramref name="rowBytes"/>) to their HBM sources instead of
+    /// copying them, when <see cref="CopyElision"/> is on (see <see cref="RowBindings"/>). Null without values.
+    /// </summary>
+    public RowBindings? BindableRows(Ref block, long rowBytes)
+    {
+        var rows = block.Root.EnableRowBinding(rowBytes);
+        if (rows is not null && !_bindings.Contains(rows)) _bindings.Add(rows);
+        return rows;
+    }
+
+    /// <summary>Whether functional DMAs may bind rows instead of copying (on by default; off gives eager copies, same values).</summary>
+    public bool CopyElision { get; set; } = true;
+
+    /// <summary>What a DMA does to the values: bytes moved, or rows bound, never a difference any reader can see.</summary>
+    internal void MoveValues(Ref src, Ref dst)
+    {
+        if (_bindings.Count > 0)
+        {
+            // A write over bytes that bound rows still read from: those rows take their bytes first.
+            var (lo, hi) = dst.ByteRange();
+            for (int i = _bindings.Count - 1; i >= 0; i--)
+            {
+                var b = _bindings[i];
+                if (b.Owner.Freed) { _bindings.RemoveAt(i); continue; }
+                if (b.Owner != dst.Root) b.BeforeSourceWrite(lo, hi);
+            }
+        }
+        if (dst.Root.Rows is { } rows && CopyElision && rows.TryBind(src, dst)) return;
+        if (src.Root.Rows is { AnyBound: true } bound && bound.TryCopyOut(src, dst)) return;
+        RefCopy.Copy(src, dst);
     }
 
     /// <summary>pltpu.sync_copy: start and wait.</summary>

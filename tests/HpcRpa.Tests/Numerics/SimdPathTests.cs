@@ -26,7 +26,7 @@ public class SimdPathTests
             foreach (var s in shapes)
                 foreach (var tb in new[] { false, true })
                     foreach (var acc in new[] { false, true })
-                        foreach (var sum in new[] { Accumulation.Fma, Accumulation.Compensated })
+                        foreach (var sum in new[] { Accumulation.Fma, Accumulation.Compensated, Accumulation.Blocked })
                             yield return [path, s[0], s[1], s[2], tb, acc, sum];
     }
 
@@ -59,9 +59,36 @@ public class SimdPathTests
         Assert.Equal(c0, c1);
     }
 
+    /// <summary>Blocked sums are exactly: a fresh FMA chain per block of 32 terms, the blocks' sums added left to right.</summary>
+    [Fact]
+    public void BlockedAccumulationFollowsItsDefinition()
+    {
+        int m = 3, n = 19, k = 80;
+        var a = Random(m * k, 31);
+        var b = Random(k * n, 32);
+        foreach (var path in SimdPaths.Available)
+        {
+            var c = new float[m * n];
+            Gemm.MatMulF32(a, k, b, n, c, n, m, n, k, transposeB: false, accumulate: false, path, Accumulation.Blocked);
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++)
+                {
+                    float total = 0;
+                    for (int t0 = 0; t0 < k; t0 += Gemm.BlockK)
+                    {
+                        float blk = 0;
+                        for (int t = t0; t < Math.Min(t0 + Gemm.BlockK, k); t++) blk = MathF.FusedMultiplyAdd(a[i * k + t], b[t * n + j], blk);
+                        total = t0 == 0 ? blk : total + blk;
+                    }
+                    Assert.Equal(total, c[i * n + j]);
+                }
+        }
+    }
+
     [Theory]
     [InlineData(Accumulation.Fma, 2e-6)]
     [InlineData(Accumulation.Compensated, 1e-7)]
+    [InlineData(Accumulation.Blocked, 1e-6)]
     public void MatMulScalarPathAgreesWithADoubleTripleLoop(Accumulation sum, double tol)
     {
         int m = 13, n = 29, k = 300;
