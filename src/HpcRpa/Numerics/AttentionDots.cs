@@ -39,26 +39,26 @@ internal static unsafe class AttentionDots
     internal static int PrefetchAhead = int.Parse(Environment.GetEnvironmentVariable("PA") ?? "32");
 
     /// <summary>
-    /// s[(h·rows + r)·lds + t] = Σ_d q[(h·rows + r)·ldq + d] · K_{h,t}[d] for heads h, rows r, tokens t &lt; n, where
+    /// s[h·sHead + r·lds + t] = Σ_d q[h·qHead + r·ldq + d] · K_{h,t}[d] for heads h, rows r, tokens t &lt; n, where
     /// K_{h,t} is read at <c>keys.Offset + h·headStride</c> bytes into token row t.
     /// </summary>
-    public static void QkDots(float* q, int ldq, int rows, int heads, nint headStride, int dim, in WordRows keys, float* s, int lds, int n,
-        SimdPath path = SimdPath.Auto)
+    public static void QkDots(float* q, int ldq, nint qHead, int rows, int heads, nint headStride, int dim, in WordRows keys,
+        float* s, int lds, nint sHead, int n, SimdPath path = SimdPath.Auto)
     {
         if (rows <= 0 || heads <= 0 || n <= 0) return;
-        var op = new QkOp { Q = q, Ldq = ldq, Rows = rows, Heads = heads, HeadStride = headStride, Dim = dim, Keys = keys, S = s, Lds = lds, N = n };
+        var op = new QkOp { Q = q, Ldq = ldq, QHead = qHead, Rows = rows, Heads = heads, HeadStride = headStride, Dim = dim, Keys = keys, S = s, Lds = lds, SHead = sHead, N = n };
         WidthDispatch.Run(path, keys.Format, keys.Shift, ref op);
     }
 
     /// <summary>
-    /// o[(h·rows + r)·ldo + x] = Σ_{t ∈ [t0, t1)} p[(h·rows + r)·ldp + t] · V_{h,t}[x] for x &lt; cols (a multiple of 16),
+    /// o[h·oHead + r·ldo + x] = Σ_{t ∈ [t0, t1)} p[h·pHead + r·ldp + t] · V_{h,t}[x] for x &lt; cols (a multiple of 16),
     /// V_{h,t} read at <c>values.Offset + h·headStride</c> bytes into token row t.
     /// </summary>
-    public static void PvRows(float* p, int ldp, int rows, int heads, nint headStride, in WordRows values, int t0, int t1, float* o, int ldo, int cols,
-        SimdPath path = SimdPath.Auto)
+    public static void PvRows(float* p, int ldp, nint pHead, int rows, int heads, nint headStride, in WordRows values, int t0, int t1,
+        float* o, int ldo, nint oHead, int cols, SimdPath path = SimdPath.Auto)
     {
         if (rows <= 0 || heads <= 0 || cols <= 0) return;
-        var op = new PvOp { P = p, Ldp = ldp, Rows = rows, Heads = heads, HeadStride = headStride, Values = values, T0 = t0, T1 = Math.Max(t0, t1), O = o, Ldo = ldo, Cols = cols };
+        var op = new PvOp { P = p, Ldp = ldp, PHead = pHead, Rows = rows, Heads = heads, HeadStride = headStride, Values = values, T0 = t0, T1 = Math.Max(t0, t1), O = o, Ldo = ldo, OHead = oHead, Cols = cols };
         WidthDispatch.Run(path, values.Format, values.Shift, ref op);
     }
 
@@ -80,7 +80,7 @@ internal static unsafe class AttentionDots
     {
         public float* Q, S;
         public int Ldq, Rows, Heads, Dim, Lds, N;
-        public nint HeadStride;
+        public nint HeadStride, QHead, SHead;
         public WordRows Keys;
 
         public readonly void Invoke<TV, TF>() where TV : unmanaged, IVec<TV> where TF : struct, IWordDecoder
@@ -100,7 +100,7 @@ internal static unsafe class AttentionDots
                 for (int h = headMajor ? hh : 0; h < (headMajor ? hh + 1 : Heads); h++)
                 {
                     var k = new WordRows(Keys.Rows + t0, Keys.Offset + h * HeadStride, Keys.Format, Keys.Shift);
-                    float* q = Q + (nint)h * Rows * Ldq, s = S + (nint)h * Rows * Lds + t0;
+                    float* q = Q + h * QHead, s = S + h * SHead + t0;
                     if (TV.Count == 1)
                     {
                         for (int r = 0; r < Rows; r++) ScalarDots<TF>(q + (nint)r * Ldq, k, s + (nint)r * Lds, tn, full, rem);
@@ -322,14 +322,14 @@ internal static unsafe class AttentionDots
     {
         public float* P, O;
         public int Ldp, Rows, Heads, T0, T1, Ldo, Cols;
-        public nint HeadStride;
+        public nint HeadStride, PHead, OHead;
         public WordRows Values;
 
         public readonly void Invoke<TV, TF>() where TV : unmanaged, IVec<TV> where TF : struct, IWordDecoder
         {
             // Each output element is one FMA chain over the tokens; tiles continue it through memory (a zero start).
             for (int h = 0; h < Heads; h++)
-                for (int r = 0; r < Rows; r++) new Span<float>(O + ((nint)h * Rows + r) * Ldo, Cols).Clear();
+                for (int r = 0; r < Rows; r++) new Span<float>(O + h * OHead + (nint)r * Ldo, Cols).Clear();
             nint span = (Heads - 1) * HeadStride + Cols * 4;
             bool headMajor = HeadMajor;
             if (!headMajor) Prefetch(Values, T0, Math.Min(T0 + Tile, T1), Values.Offset, Values.Offset + span);
@@ -342,7 +342,7 @@ internal static unsafe class AttentionDots
                 for (int h = headMajor ? hh : 0; h < (headMajor ? hh + 1 : Heads); h++)
                 {
                     var v = new WordRows(Values.Rows, Values.Offset + h * HeadStride, Values.Format, Values.Shift);
-                    float* p = P + (nint)h * Rows * Ldp, o = O + (nint)h * Rows * Ldo;
+                    float* p = P + h * PHead, o = O + h * OHead;
                     int i = 0;
                     for (; i + 4 <= Rows; i += 4) Pv4<TV, TF>(p + (nint)i * Ldp, Ldp, v, t0, t1, o + (nint)i * Ldo, Ldo, Cols);
                     for (; i < Rows; i++) Pv1<TV, TF>(p + (nint)i * Ldp, v, t0, t1, o + (nint)i * Ldo, Cols);

@@ -151,6 +151,30 @@ public static class VectorMath
         for (; j < cols; j++) Unsafe.Add(ref p, j) = ExpV(S1.Splat(Unsafe.Add(ref s, j) - offset)).V;
     }
 
+    /// <summary>e^x of one value, by the same polynomial as <see cref="Exp"/>.</summary>
+    public static float Exp(float x) => ExpV(S1.Splat(x)).V;
+
+    /// <summary>
+    /// One row of a flash step: p[j] = exp(s[j] − m) for j in [lo, hi), <paramref name="outside"/> for the rest of [0, n),
+    /// in place; returns Σ p over [0, n) in the canonical 16-partial order.
+    /// </summary>
+    public static unsafe float ExpRow(float* s, int n, int lo, int hi, float m, float outside, SimdPath path = SimdPath.Auto)
+    {
+        var resolved = SimdPaths.Resolve(path);
+        ref float row = ref Unsafe.AsRef<float>(s);
+        new Span<float>(s, lo).Fill(outside);
+        new Span<float>(s + hi, n - hi).Fill(outside);
+        ref float vis = ref Unsafe.Add(ref row, lo);
+        switch (resolved)
+        {
+            case SimdPath.V512: ExpSubRow<V512>(ref vis, ref vis, hi - lo, m); break;
+            case SimdPath.V256: ExpSubRow<V256>(ref vis, ref vis, hi - lo, m); break;
+            case SimdPath.V128: ExpSubRow<V128>(ref vis, ref vis, hi - lo, m); break;
+            default: ExpSubRow<S1>(ref vis, ref vis, hi - lo, m); break;
+        }
+        return Reduce(ref row, n, resolved, max: false);
+    }
+
     /// <summary>x[r, c] *= rowScale[r].</summary>
     public static void ScaleRows(Span<float> x, int rows, int cols, int ld, ReadOnlySpan<float> rowScale, SimdPath path = SimdPath.Auto)
     {

@@ -1,7 +1,6 @@
+using System.Numerics.Tensors;
 using HpcRpa.Memory;
-using System.Runtime.Intrinsics;
 using HpcRpa.Numerics;
-using NGemm = HpcRpa.Numerics.Gemm;
 
 namespace HpcRpa.Kernels.RaggedPagedAttention;
 
@@ -11,54 +10,37 @@ namespace HpcRpa.Kernels.RaggedPagedAttention;
 /// and sum and the accumulator kept in out_dtype (= q dtype, HEAD since #1972), p in f32 for p·v, exact
 /// division at the end. Rows past a block's tokens and padded group rows are not computed (the kernel
 /// computes them on stale data and never writes them back).
+/// <para>
+/// K and V are read where the KV fetch left them: the rows of the VMEM slot, which the functional DMA binds to
+/// their cache pages (<see cref="RowBindings"/>), so the host reads each page once, as the TPU does. A few query
+/// rows per head (decode) take logits as dot products straight from the packed words, all KV heads of a tile of
+/// tokens together; many rows (prefill) widen the chunk's K and V once into dense panels and run matrix products.
+/// </para>
 /// </summary>
 internal sealed unsafe partial class RpaKernel
 {
-    private float _scale;
-    private float _maskValue;
-    private float[] _fp8Table = [];
-    private float[] _qf = [], _kf = [], _vf = [], _sf = [], _pv = [], _rowMax = [], _rowSum = [], _mNew = [];
-    private bool _roundBf16;
-    private Accumulation _logitSum;
+    /// <summary>Query rows per head up to which logits are dot products on the packed words; above, panels and matrix products.</summary>
+    internal const int DotPathRows = 32;
+
+    private float _scale, _maskValue, _cap, _vScale;
+    private bool _hasCap, _roundBf16;
+    private WordFormat _format;
+    private int _dPad, _nPad;
+    private readonly RowBindings?[] _kvRows = new RowBindings?[2];
 
     private void InitFunctional()
     {
-        double scale = _o.SmScale * (_o.KScale ?? 1.0) * (_o.QScale ?? 1.0);
-        _scale = (float)scale;
+        _scale = (float)(_o.SmScale * (_o.KScale ?? 1.0) * (_o.QScale ?? 1.0));
         _roundBf16 = _L.QDType == DType.BF16;
-        _logitSum = _L.QDType == DType.F32 ? Accumulation.Compensated : Accumulation.Fma;
         _maskValue = _roundBf16 ? Bf16.ToFloat(0xFF7F) : float.MinValue; // finfo(out_dtype).min
-        if (_L.Pk == 4)
-        {
-            _fp8Table = new float[256];
-            Span<byte> one = stackalloc byte[1];
-            for (int i = 0; i < 256; i++)
-            {
-                one[0] = (byte)i;
-                _fp8Table[i] = ElementCodec.Load(_L.KvDType, one, 0);
-            }
-        }
-        int rows = Math.Min(_b.BqCompute, _b.Bq) * _L.G;
-        int n = _b.BkvCompute, d = _L.D;
-        // Work arrays come from a per-thread pool: they are large (often on the large-object heap), and
-        // allocating them per call would make every call pay for, and pause other threads with, full GCs.
-        var pool = t_pool ??= new float[8][];
-        _qf = Rent(pool, 0, rows * d);
-        _kf = Rent(pool, 1, n * d);
-        _vf = Rent(pool, 2, n * d);
-        _sf = Rent(pool, 3, rows * n);
-        _pv = Rent(pool, 4, rows * d);
-        _rowMax = Rent(pool, 5, rows);
-        _rowSum = Rent(pool, 6, rows);
-        _mNew = Rent(pool, 7, rows);
-    }
-
-    [ThreadStatic] private static float[][]? t_pool;
-
-    private static float[] Rent(float[][] pool, int slot, int size)
-    {
-        if (pool[slot] is null || pool[slot].Length < size) pool[slot] = new float[size];
-        return pool[slot];
+        _hasCap = _o.SoftCap is not null;
+        _cap = (float)(_o.SoftCap ?? 1.0);
+        _vScale = (float)(_o.VScale ?? 1.0);
+        _format = WordFormats.Of(_L.KvDType) ?? throw new InvalidOperationException($"KV dtype {_L.KvDType.Name()} has no packed-word format");
+        _dPad = RpaLayout.Align(_L.D, 16);
+        _nPad = RpaLayout.Align(_b.BkvCompute, 16);
+        long tokenRowBytes = (long)_L.Stride * _L.D128 * 4;
+        for (int i = 0; i < 2; i++) _kvRows[i] = _pl.BindableRows(_kvBuf[i], tokenRowBytes);
     }
 
     private float Round(float x) => _roundBf16 ? Bf16.ToFloat(Bf16.FromFloat(x)) : x;
@@ -70,66 +52,23 @@ internal sealed unsafe partial class RpaKernel
         _m.Span<float>().Fill(float.NegativeInfinity);
     }
 
-    /// <summary>
-    /// Decodes K (combined head 2h) and V (2h+1) of tokens [tok0, tok0+n) of a KV slot into kDst and vDst [n × D],
-    /// reading each packed word once. bf16 widening is exact bit arithmetic, so the vector and scalar forms agree.
-    /// </summary>
-    private void DecodeKvPair(int slot, int tok0, int n, int h, Span<float> kDst, Span<float> vDst)
-    {
-        int d = _L.D, d128 = _L.D128, stride = _L.Stride, pk = _L.Pk;
-        int kRow = 2 * h / pk, vRow = (2 * h + 1) / pk, kj = 2 * h % pk, vj = (2 * h + 1) % pk;
-        byte* bytes = (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref _kvBuf[slot].Span<byte>()[0]);
-        for (int t = 0; t < n; t++)
-        {
-            long tokenWord = (long)(tok0 + t) * stride;
-            var ko = kDst.Slice(t * d, d);
-            var vo = vDst.Slice(t * d, d);
-            uint* kw = (uint*)bytes + (tokenWord + kRow) * d128;
-            uint* vw = (uint*)bytes + (tokenWord + vRow) * d128;
-            switch (pk)
-            {
-                case 1:
-                    new ReadOnlySpan<float>(kw, d).CopyTo(ko);
-                    new ReadOnlySpan<float>(vw, d).CopyTo(vo);
-                    break;
-                case 2:
-                    {
-                        // One word holds (K_h, V_h) of one lane: K in the low half, V in the high half.
-                        int x = 0;
-                        fixed (float* kp = ko, vp = vo)
-                        {
-                            if (Vector512.IsHardwareAccelerated)
-                            {
-                                var hiMask = Vector512.Create(0xFFFF0000u);
-                                for (; x + 16 <= d; x += 16)
-                                {
-                                    var w = Vector512.Load(kw + x);
-                                    (w << 16).AsSingle().Store(kp + x);
-                                    (w & hiMask).AsSingle().Store(vp + x);
-                                }
-                            }
-                            for (; x < d; x++)
-                            {
-                                uint w = kw[x];
-                                kp[x] = BitConverter.UInt32BitsToSingle(w << 16);
-                                vp[x] = BitConverter.UInt32BitsToSingle(w & 0xFFFF0000u);
-                            }
-                        }
-                        break;
-                    }
-                default:
-                    {
-                        byte* kb = (byte*)kw + kj, vb = (byte*)vw + vj;
-                        for (int x = 0; x < d; x++)
-                        {
-                            ko[x] = _fp8Table[kb[4 * x]];
-                            vo[x] = _fp8Table[vb[4 * x]];
-                        }
-                        break;
-                    }
-            }
-        }
-    }
+    // ---------------------------------------------------------------- where K and V of a head sit in a token row
+
+    /// <summary>Heads whose elements sit at the same bit offset of their words form a group: all heads, or (fp8, 4 per word) even and odd heads.</summary>
+    private int HeadGroups => _L.Pk == 4 ? 2 : 1;
+
+    private int GroupSize(int group) => (_L.Hkv - group + HeadGroups - 1) / HeadGroups;
+
+    /// <summary>Combined head c (K of head h = 2h, V = 2h+1): byte offset of its word row in a token row, and its bit offset in the word.</summary>
+    private (nint Offset, int Shift) Place(int c) => ((nint)(c / _L.Pk) * _L.D128 * 4, c % _L.Pk * _L.KvDType.Bits());
+
+    /// <summary>Bytes from one head of a group to the next inside a token row.</summary>
+    private nint GroupStride => _L.Hkv > HeadGroups ? Place(2 * HeadGroups).Offset - Place(0).Offset : 0;
+
+    private WordRows Keys(nint* tokens, int h) { var (o, s) = Place(2 * h); return new WordRows(tokens, o, _format, s); }
+    private WordRows Values(nint* tokens, int h) { var (o, s) = Place(2 * h + 1); return new WordRows(tokens, o, _format, s); }
+
+    // ---------------------------------------------------------------- one compute chunk
 
     private void ComputeValues(Visit v, int kvSlot, int qSlot, int c, int qc, int abq, int abqc)
     {
@@ -144,91 +83,150 @@ internal sealed unsafe partial class RpaKernel
         int blockEnd = (v.Kb + 1) * _b.Bkv;
         int n = Math.Min(_b.BkvCompute, Math.Min(effKv, blockEnd) - kvBase);
         if (n <= 0) return;
-        int G = _L.G, Gp = _L.Gp, D = _L.D, D128 = _L.D128;
-        int rowsQ = tN * G;
-        int processedQ = ProcessedQ(s, v.B) + t0;
-        int window = _o.SlidingWindow ?? 0;
-        bool hasCap = _o.SoftCap is not null;
-        float cap = (float)(_o.SoftCap ?? 1.0);
-        float vScale = (float)(_o.VScale ?? 1.0);
-        var qAll = _qBuf[qSlot];
-        var accAll = _acc.Span<float>();
-        var lAll = _l.Span<float>();
-        var mAll = _m.Span<float>();
-        int stateRows = _b.Bq * Gp;
-        var qf = _qf.AsSpan(0, rowsQ * D);
-        var kf = _kf.AsSpan(0, n * D);
-        var vf = _vf.AsSpan(0, n * D);
-        var sf = _sf.AsSpan(0, rowsQ * n);
-        var pv = _pv.AsSpan(0, rowsQ * D);
-        Span<float> row = stackalloc float[D128];
-        Span<float> a1 = stackalloc float[1];
-
-        for (int h = 0; h < _L.Hkv; h++)
-        {
-            DecodeKvPair(kvSlot, c * _b.BkvCompute, n, h, kf, vf);
-            var qh = qAll[h];
-            for (int t = 0; t < tN; t++)
-                for (int g = 0; g < G; g++)
-                {
-                    ElementRows.Decode(qh, (t0 + t) * Gp + g, row);
-                    row[..D].CopyTo(qf.Slice((t * G + g) * D, D));
-                }
-            // f32 logits are summed compensated: the softmax turns their absolute error into relative error of
-            // the output, which f32 promises to 1e-5. A bf16 run rounds its state to bf16 anyway: plain FMA.
-            NGemm.MatMulF32(qf, D, kf, D, sf, n, rowsQ, n, D, transposeB: true, accumulate: false, sum: _logitSum);
-
-            for (int r = 0; r < rowsQ; r++)
-            {
-                int qpos = processedQ + r / G;
-                var sr = sf.Slice(r * n, n);
-                // Visible keys form one range: kpos <= qpos (causal) and kpos > qpos - W (window); the rest
-                // take the mask value. Scaling is elementwise, so the vectorised multiply is exact.
-                int lo = window > 0 ? Math.Clamp(qpos - window + 1 - kvBase, 0, n) : 0;
-                int hi = _causal ? Math.Clamp(qpos - kvBase + 1, 0, n) : n;
-                if (hi < lo) hi = lo;
-                sr[..lo].Fill(_maskValue);
-                sr[hi..].Fill(_maskValue);
-                var visible = sr[lo..hi];
-                System.Numerics.Tensors.TensorPrimitives.Multiply(visible, _scale, visible);
-                if (hasCap)
-                    for (int j = 0; j < visible.Length; j++) visible[j] = cap * MathF.Tanh(visible[j] / cap);
-                float max = visible.Length > 0 ? System.Numerics.Tensors.TensorPrimitives.Max(visible) : _maskValue;
-                int sIdx = h * stateRows + (t0 + r / G) * Gp + r % G;
-                float mOld = mAll[sIdx * 128];
-                _rowMax[r] = Round(max);
-                _mNew[r] = Math.Max(mOld, _rowMax[r]);
-            }
-            VectorMath.ExpSubRowwise(sf, rowsQ, n, n, _mNew.AsSpan(0, rowsQ), sf, n, _rowSum.AsSpan(0, rowsQ));
-            NGemm.MatMulF32(sf, n, vf, D, pv, D, rowsQ, D, n, transposeB: false, accumulate: false);
-
-            for (int r = 0; r < rowsQ; r++)
-            {
-                int sIdx = h * stateRows + (t0 + r / G) * Gp + r % G;
-                float mOld = mAll[sIdx * 128];
-                float mNew = _mNew[r];
-                a1[0] = mOld - mNew;
-                VectorMath.Exp(a1, a1);
-                float alpha = a1[0];
-                lAll[sIdx * 128] = Round(alpha * lAll[sIdx * 128] + Round(_rowSum[r]));
-                mAll[sIdx * 128] = mNew;
-                var acc = accAll.Slice(sIdx * D128, D);
-                var p = pv.Slice(r * D, D);
-                // acc = round(alpha·acc + round(p·v_scale)), elementwise (multiply and add unfused, as written).
-                if (vScale != 1f) System.Numerics.Tensors.TensorPrimitives.Multiply(p, vScale, p);
-                if (_roundBf16) Bf16.RoundInPlace(p);
-                System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(acc, alpha, p, acc);
-                if (_roundBf16) Bf16.RoundInPlace(acc);
-            }
-        }
+        nint* tokens = _kvRows[kvSlot]!.Addresses + c * _b.BkvCompute;
+        int rows = tN * _L.G;
+        var step = new Step(tN, t0, rows, n, kvBase, ProcessedQ(s, v.B) + t0);
+        if (rows <= DotPathRows) DotStep(step, tokens, qSlot);
+        else
+            for (int h = 0; h < _L.Hkv; h++) TileStep(step, tokens, qSlot, h);
     }
 
+    /// <summary>One chunk of one q sub-block: its tokens, rows per head, KV tokens and positions.</summary>
+    private readonly record struct Step(int Tokens, int QOffset, int Rows, int N, int KvBase, int FirstQPos);
+
+    /// <summary>Decode-like: every head's few rows against the chunk's packed words, heads of a tile of tokens together.</summary>
+    private void DotStep(in Step st, nint* tokens, int qSlot)
+    {
+        var scratch = RpaScratch.ForThisThread;
+        int rows = st.Rows, n = st.N, hkv = _L.Hkv, groups = HeadGroups;
+        nint qHead = (nint)rows * _dPad, sHead = (nint)rows * n;
+        float* qf = (float*)scratch.Get(RpaScratch.Q, hkv * qHead * 4);
+        float* sf = (float*)scratch.Get(RpaScratch.Logits, hkv * sHead * 4);
+        float* pv = (float*)scratch.Get(RpaScratch.Pv, hkv * qHead * 4);
+        int* lo = (int*)scratch.Get(RpaScratch.Lo, hkv * rows * 4);
+        int* hi = (int*)scratch.Get(RpaScratch.Hi, hkv * rows * 4);
+        float* mNew = (float*)scratch.Get(RpaScratch.MNew, hkv * rows * 4);
+        float* sum = (float*)scratch.Get(RpaScratch.Sum, hkv * rows * 4);
+        for (int h = 0; h < hkv; h++) WidenQ(qSlot, h, st, qf + h * qHead);
+        for (int g = 0; g < groups; g++)
+            AttentionDots.QkDots(qf + g * qHead, _dPad, groups * qHead, rows, GroupSize(g), GroupStride, _L.D, Keys(tokens, g),
+                sf + g * sHead, n, groups * sHead, n);
+        int uLo = n, uHi = 0;
+        for (int h = 0; h < hkv; h++)
+            for (int r = 0; r < rows; r++)
+            {
+                int i = h * rows + r;
+                Probabilities(st, h, r, sf + h * sHead + (nint)r * n, ref lo[i], ref hi[i], out mNew[i], out sum[i]);
+                if (hi[i] > lo[i]) { uLo = Math.Min(uLo, lo[i]); uHi = Math.Max(uHi, hi[i]); }
+            }
+        for (int g = 0; g < groups; g++)
+            AttentionDots.PvRows(sf + g * sHead, n, groups * sHead, rows, GroupSize(g), GroupStride, Values(tokens, g), uLo, uHi,
+                pv + g * qHead, _dPad, groups * qHead, _dPad);
+        for (int h = 0; h < hkv; h++)
+            for (int r = 0; r < rows; r++) Accumulate(st, h, r, pv + h * qHead + (nint)r * _dPad, mNew[h * rows + r], sum[h * rows + r]);
+    }
+
+    /// <summary>Prefill-like: one head's many rows; its K and V widened once into panels, then matrix products.</summary>
+    private void TileStep(in Step st, nint* tokens, int qSlot, int h)
+    {
+        var scratch = RpaScratch.ForThisThread;
+        int rows = st.Rows, n = st.N, d = _L.D;
+        float* qf = (float*)scratch.Get(RpaScratch.Q, (long)rows * _dPad * 4);
+        float* sf = (float*)scratch.Get(RpaScratch.Logits, (long)rows * _nPad * 4);
+        float* pv = (float*)scratch.Get(RpaScratch.Pv, (long)rows * _dPad * 4);
+        float* kt = (float*)scratch.Get(RpaScratch.KPanel, (long)d * _nPad * 4);
+        float* vf = (float*)scratch.Get(RpaScratch.VPanel, (long)_nPad * _dPad * 4);
+        int* lo = (int*)scratch.Get(RpaScratch.Lo, rows * 4);
+        int* hi = (int*)scratch.Get(RpaScratch.Hi, rows * 4);
+        float* mNew = (float*)scratch.Get(RpaScratch.MNew, rows * 4);
+        float* sum = (float*)scratch.Get(RpaScratch.Sum, rows * 4);
+        WidenQ(qSlot, h, st, qf);
+        AttentionTile.PackTransposed(Keys(tokens, h), n, d, kt, _nPad);
+        AttentionTile.PackRows(Values(tokens, h), n, d, _dPad, vf, _dPad);
+        for (int r = 0; r < rows; r++) (lo[r], hi[r]) = Visible(st, r);
+        AttentionTile.QkTile(qf, _dPad, rows, d, kt, _nPad, sf, _nPad, lo, hi);
+        for (int r = 0; r < rows; r++) Probabilities(st, h, r, sf + (nint)r * _nPad, ref lo[r], ref hi[r], out mNew[r], out sum[r]);
+        AttentionTile.PvTile(sf, _nPad, rows, vf, _dPad, _dPad, pv, _dPad, lo, hi);
+        for (int r = 0; r < rows; r++) Accumulate(st, h, r, pv + (nint)r * _dPad, mNew[r], sum[r]);
+    }
+
+    /// <summary>q rows (token t, group member g) of head h as f32, zero past head_dim: row t·G + g of dst.</summary>
+    private void WidenQ(int qSlot, int h, in Step st, float* dst)
+    {
+        int G = _L.G, Gp = _L.Gp, D = _L.D, D128 = _L.D128;
+        int esz = _L.QDType.Bytes();
+        byte* head = _qBuf[qSlot].RawPointer + (long)h * _b.Bq * Gp * D128 * esz;
+        for (int t = 0; t < st.Tokens; t++)
+            for (int g = 0; g < G; g++)
+            {
+                byte* src = head + ((long)(st.QOffset + t) * Gp + g) * D128 * esz;
+                float* row = dst + (nint)(t * G + g) * _dPad;
+                if (_L.QDType == DType.F32) new ReadOnlySpan<float>(src, D).CopyTo(new Span<float>(row, D));
+                else Bf16.ToFloat(new ReadOnlySpan<ushort>(src, D), new Span<float>(row, D));
+                new Span<float>(row + D, _dPad - D).Clear();
+            }
+    }
+
+    /// <summary>Keys a row may see form one range: kpos ≤ qpos (causal) and kpos &gt; qpos − W (window); chunk coordinates.</summary>
+    private (int Lo, int Hi) Visible(in Step st, int r)
+    {
+        int qpos = st.FirstQPos + r / _L.G;
+        int window = _o.SlidingWindow ?? 0;
+        int lo = window > 0 ? Math.Clamp(qpos - window + 1 - st.KvBase, 0, st.N) : 0;
+        int hi = _causal ? Math.Clamp(qpos - st.KvBase + 1, 0, st.N) : st.N;
+        return (lo, Math.Max(hi, lo));
+    }
+
+    /// <summary>
+    /// Row r of head h: logits into probabilities in place (scale, soft cap, max, m_new, exp), its sum kept for the
+    /// state update. [lo, hi) comes back as the range where p may be non-zero: the visible keys, or the whole
+    /// chunk in the one case where masked logits do not vanish (every logit so far masked: exp(min − min) = 1).
+    /// </summary>
+    private void Probabilities(in Step st, int h, int r, float* srow, ref int lo, ref int hi, out float mNew, out float sum)
+    {
+        (lo, hi) = Visible(st, r);
+        int sIdx = StateIndex(st, h, r);
+        var visible = new Span<float>(srow + lo, hi - lo);
+        float max = _maskValue;
+        if (visible.Length > 0)
+        {
+            TensorPrimitives.Multiply(visible, _scale, visible);
+            if (_hasCap)
+                for (int j = 0; j < visible.Length; j++) visible[j] = _cap * MathF.Tanh(visible[j] / _cap);
+            max = TensorPrimitives.Max(visible);
+        }
+        float* m = (float*)_m.Root.Buffer!.Data;
+        mNew = Math.Max(m[sIdx * 128], Round(max));
+        float outside = VectorMath.Exp(_maskValue - mNew);
+        sum = VectorMath.ExpRow(srow, st.N, lo, hi, mNew, outside);
+        if (outside != 0f) { lo = 0; hi = st.N; }
+    }
+
+    /// <summary>The state update of row r of head h: l, m and acc (rounded to the q dtype, as the kernel keeps them).</summary>
+    private void Accumulate(in Step st, int h, int r, float* pvRow, float mNew, float sum)
+    {
+        int sIdx = StateIndex(st, h, r);
+        float* m = (float*)_m.Root.Buffer!.Data, l = (float*)_l.Root.Buffer!.Data, acc = (float*)_acc.Root.Buffer!.Data;
+        float alpha = VectorMath.Exp(m[sIdx * 128] - mNew);
+        l[sIdx * 128] = Round(alpha * l[sIdx * 128] + Round(sum));
+        m[sIdx * 128] = mNew;
+        var a = new Span<float>(acc + (nint)sIdx * _L.D128, _L.D);
+        var p = new Span<float>(pvRow, _L.D);
+        // acc = round(alpha·acc + round(p·v_scale)), elementwise (multiply and add unfused, as written).
+        if (_vScale != 1f) TensorPrimitives.Multiply(p, _vScale, p);
+        if (_roundBf16) Bf16.RoundInPlace(p);
+        TensorPrimitives.MultiplyAdd(a, alpha, p, a);
+        if (_roundBf16) Bf16.RoundInPlace(a);
+    }
+
+    private int StateIndex(in Step st, int h, int r) => h * _b.Bq * _L.Gp + (st.QOffset + r / _L.G) * _L.Gp + r % _L.G;
+
+    /// <summary>out = acc / l, rounded to the q dtype, into the output slot's rows of this q block.</summary>
     private void FinalizeValues(QBlock q, int oSlot)
     {
         var (_, sz) = QRows(q);
         int G = _L.G, Gp = _L.Gp, D = _L.D, D128 = _L.D128, stateRows = _b.Bq * Gp;
-        var accAll = _acc.Span<float>();
-        var lAll = _l.Span<float>();
+        float* acc = (float*)_acc.Root.Buffer!.Data, l = (float*)_l.Root.Buffer!.Data;
         Span<float> row = stackalloc float[D128];
         for (int h = 0; h < _L.Hkv; h++)
         {
@@ -237,9 +235,9 @@ internal sealed unsafe partial class RpaKernel
                 for (int g = 0; g < G; g++)
                 {
                     int sIdx = h * stateRows + t * Gp + g;
-                    float l = lAll[sIdx * 128];
+                    float lv = l[sIdx * 128];
                     row.Clear();
-                    for (int x = 0; x < D; x++) row[x] = Round(accAll[sIdx * D128 + x] / l);
+                    for (int x = 0; x < D; x++) row[x] = Round(acc[(nint)sIdx * D128 + x] / lv);
                     ElementRows.Encode(oh, t * Gp + g, row);
                 }
         }
