@@ -83,6 +83,29 @@ public class RpaValidationTests
         Assert.Contains("both write", e.Message);
     }
 
+    /// <summary>Sequence 1 (decode, 30 cached tokens) reads as its page 0 the page 1 of sequence 2 (mixed, 9 new on 20), whose new tokens go to slots 4–12 there.</summary>
+    [Fact]
+    public void ASlotReadAsCachedAndWrittenAsNew()
+    {
+        var e = Fails(p => { var pi = (int[])p.PageIndices.Clone(); pi[1 * p.PagesPerSeq] = pi[2 * p.PagesPerSeq + 1]; return p with { PageIndices = pi }; });
+        Assert.Equal("page_indices", e.Field);
+        Assert.Equal(Batch().Problem.PagesPerSeq, e.Index);
+        Assert.Contains("race", e.Message);
+        Assert.Contains("sequence 2 writes", e.Message);
+    }
+
+    /// <summary>Sharing a page only for reading (a common prefix) is fine: both sequences read it, neither writes it.</summary>
+    [Fact]
+    public void APageSharedForReadingIsValid()
+    {
+        var b = Batch();
+        var pi = (int[])b.Problem.PageIndices.Clone();
+        pi[1 * b.Problem.PagesPerSeq] = pi[0]; // decode sequences 0 and 1 share their first (fully cached) page
+        var p = b.Problem with { PageIndices = pi };
+        var r = RpaRunner.Run(ChipPresets.Tpu7x, p, b.Options);
+        Assert.NotNull(r.Output);
+    }
+
     [Fact]
     public void ShapesAndDtypes()
     {

@@ -60,7 +60,6 @@ public static class RpaValidation
             if (o.Blocks(c) is { } given) ValidateBlocks(c, given, p, o, chip);
             else ValidateFit(c, RpaBlockSizes.Default(c, chip, p.QDType, p.KvDType, p.NumQHeads, p.NumKvHeads, p.HeadDim, p.PageSize, p.MaxNumTokens, p.PagesPerSeq), p, o, chip);
         }
-        ValidateMetadata(p, o);
     }
 
     private static void ValidateOptions(RpaOptions o, ChipSpec chip)
@@ -144,24 +143,58 @@ public static class RpaValidation
                     throw new ValidationException("page_indices", idx, page.ToString(), $"Require 0 <= page_idx < total_num_pages = {p.NumPages} (sequence {s}, page {i})");
             }
         }
-        if (o.UpdateKvCache) CheckWritesDisjoint(p, n);
+        if (o.UpdateKvCache) CheckCacheHazards(p, n);
     }
 
-    /// <summary>Two sequences writing the same cache slot would race on hardware: refuse it.</summary>
-    private static void CheckWritesDisjoint(RpaProblem p, int n)
+    [ThreadStatic] private static Dictionary<long, int>? t_writers;
+    [ThreadStatic] private static bool[]? t_writtenPages;
+
+    /// <summary>
+    /// The fused cache write must not race with any access on hardware: no slot written by two sequences, and no
+    /// slot written as a new token and read as a cached one (by another sequence, or by the same one through a
+    /// repeated page) — the kernel's prefetch may read it before or after the write lands. Pages shared only for
+    /// reading (prefix sharing) are fine.
+    /// </summary>
+    private static void CheckCacheHazards(RpaProblem p, int n)
     {
-        var owner = new Dictionary<long, int>();
+        var writers = t_writers ??= new Dictionary<long, int>();
+        writers.Clear();
+        if (t_writtenPages is null || t_writtenPages.Length < p.NumPages) t_writtenPages = new bool[p.NumPages];
+        var written = t_writtenPages;
+        int P = p.PageSize;
         for (int s = 0; s < n; s++)
         {
             int kv = p.KvLens[s], q = p.CuQLens[s + 1] - p.CuQLens[s];
             for (int pos = kv - q; pos < kv; pos++)
             {
-                int idx = s * p.PagesPerSeq + pos / p.PageSize;
-                long slot = (long)p.PageIndices[idx] * p.PageSize + pos % p.PageSize;
-                if (owner.TryGetValue(slot, out int other) && other != s)
-                    throw new ValidationException("page_indices", idx, p.PageIndices[idx].ToString(), $"sequences {other} and {s} both write cache slot {slot} (page {p.PageIndices[idx]}, offset {pos % p.PageSize})");
-                owner[slot] = s;
+                int idx = s * p.PagesPerSeq + pos / P;
+                long slot = (long)p.PageIndices[idx] * P + pos % P;
+                if (writers.TryGetValue(slot, out int other) && other != s)
+                    throw new ValidationException("page_indices", idx, p.PageIndices[idx].ToString(), $"sequences {other} and {s} both write cache slot {slot} (page {p.PageIndices[idx]}, offset {pos % P})");
+                writers[slot] = s;
+                written[p.PageIndices[idx]] = true;
             }
+        }
+        try
+        {
+            for (int s = 0; s < n; s++)
+            {
+                int cached = p.KvLens[s] - (p.CuQLens[s + 1] - p.CuQLens[s]);
+                for (int i = 0; i * P < cached; i++)
+                {
+                    int idx = s * p.PagesPerSeq + i;
+                    int page = p.PageIndices[idx];
+                    if (!written[page]) continue;
+                    for (int pos = i * P; pos < Math.Min(cached, (i + 1) * P); pos++)
+                        if (writers.TryGetValue((long)page * P + pos % P, out int writer))
+                            throw new ValidationException("page_indices", idx, page.ToString(),
+                                $"sequence {s} reads cache slot {(long)page * P + pos % P} (page {page}, offset {pos % P}) as cached token {pos}, and sequence {writer} writes a new token there: the read would race with the write");
+                }
+            }
+        }
+        finally
+        {
+            foreach (var slot in writers.Keys) written[slot / P] = false;
         }
     }
 
