@@ -2,6 +2,7 @@ using HpcRpa.Dispatch;
 using HpcRpa.Kernels.RaggedPagedAttention;
 using HpcRpa.Numerics;
 using HpcRpa.TorchSharp.Reference;
+using HpcRpa.TorchSharp.Runtime;
 using HpcRpa.TorchSharp.Tensors;
 using static TorchSharp.torch;
 
@@ -23,6 +24,7 @@ public static class TorchComparison
     /// <summary>The cache decoded to float K and V pages [num_pages, P, Hkv, D].</summary>
     public static (Tensor K, Tensor V) DecodePages(RpaProblem p, byte[] cache)
     {
+        TorchRuntime.EnsureLoaded();
         var L = p.Layout;
         int P = p.PageSize, hkv = p.NumKvHeads, d = p.HeadDim, eb = p.KvDType.Bytes();
         var k = new float[(long)p.NumPages * P * hkv * d];
@@ -44,6 +46,7 @@ public static class TorchComparison
     /// <summary>The torch reference's output [T_total, Hq, D] on the cache after the update.</summary>
     public static (float[] Output, TorchAttentionPath[] Paths) Reference(RpaProblem p, RpaOptions o, byte[] updatedCache)
     {
+        TorchRuntime.EnsureLoaded();
         using var scope = NewDisposeScope();
         var (k, v) = DecodePages(p, updatedCache);
         var q = TensorBridge.FromBytes(p.Queries, p.QDType, p.MaxNumTokens, p.NumQHeads, p.HeadDim);
@@ -55,6 +58,7 @@ public static class TorchComparison
 
     public static ComparisonReport Compare(RpaProblem p, RpaOptions o, byte[] kernelOutput, byte[] updatedCache, string variant)
     {
+        TorchRuntime.EnsureLoaded();
         var (want, paths) = Reference(p, o, updatedCache);
         double tol = ReferenceCheck.Tolerance(p.QDType);
         int hq = p.NumQHeads, d = p.HeadDim;

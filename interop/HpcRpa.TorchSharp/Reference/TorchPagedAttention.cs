@@ -76,6 +76,7 @@ public static class TorchPagedAttention
     /// <summary>[q_len, kv_len] booleans: true where key j is visible from query i (bottom-right aligned).</summary>
     public static Tensor VisibleMask(int qLen, int kvLen, TorchRpaOptions o)
     {
+        Runtime.TorchRuntime.EnsureLoaded();
         var qpos = arange(kvLen - qLen, kvLen, dtype: ScalarType.Int64).unsqueeze(1);
         var kpos = arange(0, kvLen, dtype: ScalarType.Int64).unsqueeze(0);
         var visible = o.Causal ? kpos.le(qpos) : ones(qLen, kvLen, dtype: ScalarType.Bool);

@@ -22,6 +22,7 @@ public static class SafeTensors
 
     public static Dictionary<string, Tensor> Load(string path)
     {
+        Runtime.TorchRuntime.EnsureLoaded();
         var bytes = File.ReadAllBytes(path);
         if (bytes.Length < 8) throw new ValidationException("safetensors", null, path, "is shorter than its 8-byte header length");
         ulong n = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
@@ -58,6 +59,7 @@ public static class SafeTensors
 
     public static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors)
     {
+        Runtime.TorchRuntime.EnsureLoaded();
         var header = new JsonObject();
         long offset = 0;
         var blobs = new List<byte[]>();
