@@ -50,11 +50,21 @@ public static class TorchComparison
         using var scope = NewDisposeScope();
         var (k, v) = DecodePages(p, updatedCache);
         var q = TensorBridge.FromBytes(p.Queries, p.QDType, p.MaxNumTokens, p.NumQHeads, p.HeadDim);
-        var opts = new TorchRpaOptions(o.SmScale, o.SlidingWindow, o.SoftCap, o.KScale, o.VScale, o.Causal);
-        if (o.QScale is not null) throw new NotSupportedException("the torch reference takes no q_scale; compare q_scale runs with the HpcRpa reference");
+        var opts = new TorchRpaOptions(o.SmScale, o.SlidingWindow, o.SoftCap, o.KScale, o.VScale, o.Causal, o.QScale, Format(p.KvDType));
         var (output, paths) = TorchPagedAttention.Run(q, k, v, p.KvLens, p.PageIndices, p.PagesPerSeq, p.CuQLens, p.NumSeqs, opts);
         return (output.contiguous().data<float>().ToArray(), paths);
     }
+
+    /// <summary>The KV dtype as the torch reference's rounding format (q_scale rounds q to it).</summary>
+    public static TorchFloatFormat Format(DType kv) => kv switch
+    {
+        DType.F32 => TorchFloatFormat.F32,
+        DType.BF16 => TorchFloatFormat.BF16,
+        DType.F16 => TorchFloatFormat.F16,
+        DType.Fp8E4M3 => TorchFloatFormat.Fp8E4M3,
+        DType.Fp8E5M2 => TorchFloatFormat.Fp8E5M2,
+        _ => throw new Errors.ValidationException("kv_cache.dtype", null, kv.Name(), "the torch reference takes f32, bf16, f16 and fp8 caches"),
+    };
 
     public static ComparisonReport Compare(RpaProblem p, RpaOptions o, byte[] kernelOutput, byte[] updatedCache, string variant)
     {
