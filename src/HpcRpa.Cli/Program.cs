@@ -1,5 +1,8 @@
 using System.CommandLine;
+using System.Reflection;
+using System.Text.Json;
 using HpcRpa.Cli.Commands;
+using HpcRpa.TorchSharp.Runtime;
 
 namespace HpcRpa.Cli;
 
@@ -21,11 +24,31 @@ public static class Program
         {
             return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
-        catch (Exception e) when (e is Errors.HpcRpaException or ArgumentException or FormatException or IOException)
+        catch (Exception e) when (UserError(e) is { } message)
         {
-            // A user's mistake or an unsupported input: say what and where, no stack trace.
-            Console.Error.WriteLine($"hpcrpa: {e.Message}");
+            // A user's mistake, an unsupported input or a missing native library: say what and where, no stack trace.
+            Console.Error.WriteLine($"hpcrpa: {message}");
             return 2;
         }
     }
+
+    /// <summary>
+    /// The one-line message for an error the user can act on, looking through the wrappers the runtime adds
+    /// (parallel workers, static constructors, reflection); null for anything else, which is a bug and keeps
+    /// its stack trace.
+    /// </summary>
+    internal static string? UserError(Exception e) => e switch
+    {
+        AggregateException a => a.Flatten().InnerExceptions is { Count: > 0 } inner && inner.All(x => UserError(x) is not null) ? UserError(inner[0]) : null,
+        TypeInitializationException { InnerException: { } inner } => UserError(inner),
+        TargetInvocationException { InnerException: { } inner } => UserError(inner),
+        // TorchSharp's native library failing to load surfaces as one of these when it is touched outside
+        // TorchRuntime.EnsureLoaded; the explanation names the missing GLIBCXX version and the fix.
+        DllNotFoundException or EntryPointNotFoundException when IsTorch(e) => TorchUnavailableException.From(e).Message,
+        DllNotFoundException => $"a native library is missing: {e.Message}",
+        Errors.HpcRpaException or Hardware.ChipSpecException or ArgumentException or FormatException or IOException or JsonException => e.Message,
+        _ => null,
+    };
+
+    private static bool IsTorch(Exception e) => e.Message.Contains("Torch", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("GLIBCXX", StringComparison.Ordinal);
 }

@@ -100,4 +100,22 @@ public class CliTests
         Assert.NotEqual(0, code3);
         Assert.Contains("v9z", e3 + o3);
     }
+
+    [Fact]
+    public void RpaFallbackHasNoErrorAgainstTheReferenceItself()
+    {
+        string[] a = ["rpa", "--chip", "v6e", "--mixed", "2x10+30", "--page-size", "16", "--kv-dtype", "f16"];
+        var j = Json([.. a, "--json"]);
+        Assert.True(j.GetProperty("fell_back").GetBoolean());
+        Assert.Equal(JsonValueKind.Null, j.GetProperty("max_abs_err").ValueKind);
+        Assert.Equal(JsonValueKind.Null, j.GetProperty("matches_reference").ValueKind);
+        var (code, output, err) = Run(a);
+        Assert.True(code == 0, err + output);
+        Assert.Contains("the reference computed this output (fallback)", output);
+        Assert.DoesNotContain("max abs err", output);
+        // Without the fallback the error is a real comparison.
+        var k = Json("rpa", "--chip", "v6e", "--mixed", "2x10+30", "--page-size", "16", "--json");
+        Assert.False(k.GetProperty("fell_back").GetBoolean());
+        Assert.Equal(JsonValueKind.Number, k.GetProperty("max_abs_err").ValueKind);
+    }
 }

@@ -93,4 +93,42 @@ public class WorkbenchTests
             Assert.True(j.GetProperty(f).GetDouble() > 0, f);
         Assert.True(j.GetProperty("host_read_gb_s").GetDouble() > 1);
     }
+
+    [Fact]
+    public void FusedVsSeparateChecksBothVariantsAndMergesTheReportOnAJsonChip()
+    {
+        string dir = TempDir();
+        try
+        {
+            // A chip from a file, with figures no preset has: MBU/MFU of the merged report must use them.
+            string chip = Path.Combine(dir, "slow.json");
+            File.WriteAllText(chip, """{"base": "v6e", "Name": "v6e-slow", "HbmBandwidthPerChip": 4.0e11, "PeakBf16FlopsPerChip": 4.59e14}""");
+            var (code, output, err) = Run("rpa", "--chip", chip, "--decode", "4x200", "--mixed", "1x32+64", "--page-size", "16", "--compare", "fused-vs-separate", "--json");
+            Assert.True(code == 0, err + output);
+            var j = JsonDocument.Parse(output).RootElement;
+            foreach (var side in new[] { "a", "b" })
+            {
+                var s = j.GetProperty(side);
+                Assert.True(s.GetProperty("matches_reference").GetBoolean(), side);
+                Assert.True(s.GetProperty("cache_matches_reference").GetBoolean(), side);
+                Assert.True(s.GetProperty("max_abs_err").GetDouble() < 2e-2, side);
+                Assert.Equal("v6e-slow", s.GetProperty("chip").GetString());
+                double seconds = s.GetProperty("seconds").GetDouble();
+                Assert.Equal(s.GetProperty("hbm_bytes").GetDouble() / (seconds * 4.0e11), s.GetProperty("mbu").GetDouble(), 9);
+                Assert.Equal(s.GetProperty("flops").GetDouble() / (seconds * 4.59e14), s.GetProperty("mfu").GetDouble(), 9);
+            }
+            var b = j.GetProperty("b");
+            Assert.StartsWith("kv update + ", b.GetProperty("kernel").GetString());
+            // The separate variant's engines cover the whole merged run; its bound follows from them.
+            var engines = b.GetProperty("engines").EnumerateObject().ToDictionary(e => e.Name, e => e.Value.GetDouble());
+            var (bound, reason) = HpcRpa.Cli.Output.ReportSum.DecideBound(engines);
+            Assert.Equal(bound.ToString().ToLowerInvariant(), b.GetProperty("bound").GetString());
+            Assert.Equal(reason, b.GetProperty("bound_reason").GetString());
+
+            var (c2, o2, e2) = Run("rpa", "--chip", chip, "--decode", "4x200", "--page-size", "16", "--compare", "specialised-vs-mixed");
+            Assert.True(c2 == 0, e2 + o2);
+            Assert.Matches(@"both variants checked against the reference: A max abs err \S+ \(pass\), B max abs err \S+ \(pass\); caches identical", o2);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
 }

@@ -91,4 +91,114 @@ public class WeightsTests
         }
         finally { File.Delete(path); }
     }
+
+    private static string WriteSafeTensors(string header, int dataBytes)
+    {
+        var h = Encoding.UTF8.GetBytes(header);
+        var file = new byte[8 + h.Length + dataBytes];
+        BinaryPrimitives.WriteUInt64LittleEndian(file, (ulong)h.Length);
+        h.CopyTo(file, 8);
+        string path = Path.Combine(Path.GetTempPath(), $"hpcrpa-{Guid.NewGuid():N}.safetensors");
+        File.WriteAllBytes(path, file);
+        return path;
+    }
+
+    [Theory]
+    // A shape whose byte size dwarfs the file (and overflows long when multiplied out): refused before any allocation.
+    [InlineData("""{"w":{"dtype":"F32","shape":[1000000000000,1000000000000],"data_offsets":[0,8]}}""", "safetensors.w.shape", 0, "1000000000000")]
+    [InlineData("""{"w":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,8]}}""", "safetensors.w.shape", 0, "4611686018427387904")]
+    [InlineData("""{"w":{"dtype":"F32","shape":[2,-1],"data_offsets":[0,8]}}""", "safetensors.w.shape", 1, "-1")]
+    [InlineData("""{"w":{"dtype":"F32","shape":["2"],"data_offsets":[0,8]}}""", "safetensors.w.shape", 0, "\"2\"")]
+    [InlineData("""{"w":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}}""", "safetensors.w.shape", 0, "2.5")]
+    [InlineData("""{"w":{"dtype":"F32","data_offsets":[0,8]}}""", "safetensors.w.shape", null, "missing")]
+    [InlineData("""{"w":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,8]}}""", "safetensors.w.dtype", null, "F8_E4M3")]
+    [InlineData("""{"w":{"dtype":7,"shape":[2],"data_offsets":[0,8]}}""", "safetensors.w.dtype", null, "7")]
+    [InlineData("""{"w":{"dtype":"F32","shape":[2],"data_offsets":[-8,0]}}""", "safetensors.w.data_offsets", null, "[-8, 0]")]
+    [InlineData("""{"w":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}""", "safetensors.w.data_offsets", null, "[8, 0]")]
+    [InlineData("""{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}}""", "safetensors.w.data_offsets", null, "[0, 16]")]
+    [InlineData("""{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}""", "safetensors.w.shape", 0, "3")]
+    [InlineData("""{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}}""", "safetensors.w.data_offsets", null, "[0, 8]")]
+    [InlineData("""{"w":{"dtype":"F32","shape":[2],"data_offsets":[0]}}""", "safetensors.w.data_offsets", null, "[0]")]
+    public void MalformedSafeTensorsHeadersAreTypedErrorsNamingTheTensorAndValue(string header, string field, int? index, string value)
+    {
+        string path = WriteSafeTensors(header, 8);
+        try
+        {
+            var e = Assert.Throws<ValidationException>(() => SafeTensors.Load(path));
+            Assert.Equal(field, e.Field);
+            Assert.Equal(index, e.Index);
+            Assert.Equal(value, e.Value);
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void AValidTensorAfterAMalformedOneIsNotAllocated()
+    {
+        // The whole header is checked first: a bad second entry fails the load with nothing half-built.
+        string path = WriteSafeTensors("""{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[-3],"data_offsets":[0,8]}}""", 8);
+        try
+        {
+            var e = Assert.Throws<ValidationException>(() => SafeTensors.Load(path));
+            Assert.Equal("safetensors.b.shape", e.Field);
+        }
+        finally { File.Delete(path); }
+    }
+
+    /// <summary>Unsigned LEB128, as exportsd.py's leb128.u.encode writes it (7 bits per byte, low first, high bit = more).</summary>
+    private static void Leb128(Stream s, ulong v)
+    {
+        do
+        {
+            byte b = (byte)(v & 0x7F);
+            v >>= 7;
+            s.WriteByte(v != 0 ? (byte)(b | 0x80) : b);
+        } while (v != 0);
+    }
+
+    [Fact]
+    public void DatFileWrittenInExportsdLayoutLoadsIntoTheModel()
+    {
+        // exportsd.py (TorchSharp src/Python): LEB128 tensor count; per tensor LEB128 name length, UTF-8 name,
+        // then LEB128 dtype code (torch ScalarType: 6 = float32), LEB128 rank, LEB128 dims, raw little-endian data.
+        var ms0 = new MemoryStream();
+        Leb128(ms0, 200);
+        Assert.Equal(new byte[] { 0xC8, 0x01 }, ms0.ToArray()); // 200 = 0b1_1001000: two bytes, as the dims below need
+
+        var config = Config with { Vocab = 200 };
+        using var model = new LlamaModel(config);
+        var state = model.state_dict();
+        var expected = new Dictionary<string, float[]>();
+        string path = Path.Combine(Path.GetTempPath(), $"hpcrpa-{Guid.NewGuid():N}.dat");
+        try
+        {
+            using (var f = File.Create(path))
+            {
+                Leb128(f, (ulong)state.Count);
+                int k = 0;
+                // Reverse order: TorchSharp matches entries by name, not position.
+                foreach (var (name, p) in state.Reverse())
+                {
+                    var nameBytes = Encoding.UTF8.GetBytes(name);
+                    Leb128(f, (ulong)nameBytes.Length);
+                    f.Write(nameBytes);
+                    Leb128(f, 6);
+                    Leb128(f, (ulong)p.shape.Length);
+                    foreach (long d in p.shape) Leb128(f, (ulong)d);
+                    var values = new float[p.NumberOfElements];
+                    for (int i = 0; i < values.Length; i++) values[i] = (float)Math.Sin(0.37 * i + k) * 0.25f;
+                    k++;
+                    expected[name] = values;
+                    var raw = new byte[values.Length * 4];
+                    for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(raw.AsSpan(4 * i), values[i]);
+                    f.Write(raw);
+                }
+            }
+            ModelWeights.LoadDat(model, path);
+            foreach (var (name, p) in model.state_dict())
+                Assert.Equal(expected[name], p.contiguous().data<float>().ToArray());
+            Assert.Equal(200, model.state_dict()["embed.weight"].shape[0]);
+        }
+        finally { File.Delete(path); }
+    }
 }

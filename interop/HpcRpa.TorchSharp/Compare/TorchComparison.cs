@@ -2,6 +2,7 @@ using HpcRpa.Dispatch;
 using HpcRpa.Kernels.RaggedPagedAttention;
 using HpcRpa.Numerics;
 using HpcRpa.TorchSharp.Reference;
+using HpcRpa.TorchSharp.Runtime;
 using HpcRpa.TorchSharp.Tensors;
 using static TorchSharp.torch;
 
@@ -23,6 +24,7 @@ public static class TorchComparison
     /// <summary>The cache decoded to float K and V pages [num_pages, P, Hkv, D].</summary>
     public static (Tensor K, Tensor V) DecodePages(RpaProblem p, byte[] cache)
     {
+        TorchRuntime.EnsureLoaded();
         var L = p.Layout;
         int P = p.PageSize, hkv = p.NumKvHeads, d = p.HeadDim, eb = p.KvDType.Bytes();
         var k = new float[(long)p.NumPages * P * hkv * d];
@@ -44,17 +46,29 @@ public static class TorchComparison
     /// <summary>The torch reference's output [T_total, Hq, D] on the cache after the update.</summary>
     public static (float[] Output, TorchAttentionPath[] Paths) Reference(RpaProblem p, RpaOptions o, byte[] updatedCache)
     {
+        TorchRuntime.EnsureLoaded();
         using var scope = NewDisposeScope();
         var (k, v) = DecodePages(p, updatedCache);
         var q = TensorBridge.FromBytes(p.Queries, p.QDType, p.MaxNumTokens, p.NumQHeads, p.HeadDim);
-        var opts = new TorchRpaOptions(o.SmScale, o.SlidingWindow, o.SoftCap, o.KScale, o.VScale, o.Causal);
-        if (o.QScale is not null) throw new NotSupportedException("the torch reference takes no q_scale; compare q_scale runs with the HpcRpa reference");
+        var opts = new TorchRpaOptions(o.SmScale, o.SlidingWindow, o.SoftCap, o.KScale, o.VScale, o.Causal, o.QScale, Format(p.KvDType));
         var (output, paths) = TorchPagedAttention.Run(q, k, v, p.KvLens, p.PageIndices, p.PagesPerSeq, p.CuQLens, p.NumSeqs, opts);
         return (output.contiguous().data<float>().ToArray(), paths);
     }
 
+    /// <summary>The KV dtype as the torch reference's rounding format (q_scale rounds q to it).</summary>
+    public static TorchFloatFormat Format(DType kv) => kv switch
+    {
+        DType.F32 => TorchFloatFormat.F32,
+        DType.BF16 => TorchFloatFormat.BF16,
+        DType.F16 => TorchFloatFormat.F16,
+        DType.Fp8E4M3 => TorchFloatFormat.Fp8E4M3,
+        DType.Fp8E5M2 => TorchFloatFormat.Fp8E5M2,
+        _ => throw new Errors.ValidationException("kv_cache.dtype", null, kv.Name(), "the torch reference takes f32, bf16, f16 and fp8 caches"),
+    };
+
     public static ComparisonReport Compare(RpaProblem p, RpaOptions o, byte[] kernelOutput, byte[] updatedCache, string variant)
     {
+        TorchRuntime.EnsureLoaded();
         var (want, paths) = Reference(p, o, updatedCache);
         double tol = ReferenceCheck.Tolerance(p.QDType);
         int hq = p.NumQHeads, d = p.HeadDim;

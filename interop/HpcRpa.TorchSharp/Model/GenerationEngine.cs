@@ -17,6 +17,7 @@ public sealed class GenerationEngine(LlamaModel model, IAttentionBackend attenti
 {
     public IReadOnlyList<StepRecord> Generate(IReadOnlyList<GenerationRequest> requests, int steps)
     {
+        Runtime.TorchRuntime.EnsureLoaded();
         var records = new List<StepRecord>();
         var cached = new Dictionary<int, int>();
         var next = new Dictionary<int, int>();

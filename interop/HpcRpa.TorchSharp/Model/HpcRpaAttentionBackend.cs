@@ -66,6 +66,7 @@ public sealed class HpcRpaAttentionBackend : IAttentionBackend
 
     public Tensor Attend(int layer, Tensor q, Tensor k, Tensor v)
     {
+        Runtime.TorchRuntime.EnsureLoaded();
         var seqs = _batch.Seqs;
         int n = seqs.Count, T = _batch.Tokens, hq = _c.NumQHeads, hkv = _c.NumKvHeads, d = _c.HeadDim;
         var st = TensorBridge.ScalarTypeOf(_kv);

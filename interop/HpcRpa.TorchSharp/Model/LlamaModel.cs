@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using static HpcRpa.TorchSharp.Runtime.TorchRuntime;
 
 namespace HpcRpa.TorchSharp.Model;
 
@@ -31,7 +32,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     private readonly Parameter weight;
     private readonly double _eps;
 
-    public RmsNorm(string name, int dim, double eps) : base(name)
+    public RmsNorm(string name, int dim, double eps) : base(Loaded(name))
     {
         weight = new Parameter(ones(dim));
         _eps = eps;
@@ -47,7 +48,7 @@ public sealed class LlamaLayer : nn.Module
     public readonly RmsNorm attn_norm, mlp_norm;
     public readonly Linear wq, wk, wv, wo, w_gate, w_up, w_down;
 
-    public LlamaLayer(string name, LlamaConfig c) : base(name)
+    public LlamaLayer(string name, LlamaConfig c) : base(Loaded(name))
     {
         attn_norm = new RmsNorm("attn_norm", c.Hidden, c.RmsEps);
         mlp_norm = new RmsNorm("mlp_norm", c.Hidden, c.RmsEps);
@@ -74,7 +75,7 @@ public sealed class LlamaModel : nn.Module
     public readonly RmsNorm final_norm;
     public readonly Linear lm_head;
 
-    public LlamaModel(LlamaConfig c) : base("llama")
+    public LlamaModel(LlamaConfig c) : base(Loaded("llama"))
     {
         c.Validate();
         Config = c;
@@ -109,6 +110,7 @@ public sealed class LlamaModel : nn.Module
     /// <summary>Logits [T, vocab] of a step's tokens (ids and absolute positions [T]).</summary>
     public Tensor Forward(Tensor ids, Tensor positions, IAttentionBackend attention)
     {
+        EnsureLoaded();
         var c = Config;
         using var scope = NewDisposeScope();
         long T = ids.shape[0];

@@ -18,6 +18,7 @@ public sealed class TorchAttentionBackend(LlamaConfig config, ScalarType kvDType
 
     public Tensor Attend(int layer, Tensor q, Tensor k, Tensor v)
     {
+        Runtime.TorchRuntime.EnsureLoaded();
         int g = config.NumQHeads / config.NumKvHeads;
         var outs = new List<Tensor>();
         int t0 = 0;

@@ -1,6 +1,7 @@
 using HpcRpa.Errors;
 using HpcRpa.Memory;
 using HpcRpa.Numerics;
+using HpcRpa.TorchSharp.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -15,29 +16,38 @@ namespace HpcRpa.TorchSharp.Tensors;
 /// </summary>
 public static class TensorBridge
 {
-    public static DType DTypeOf(Tensor t, string name = "tensor") => t.dtype switch
+    public static DType DTypeOf(Tensor t, string name = "tensor")
     {
-        ScalarType.Float32 => DType.F32,
-        ScalarType.BFloat16 => DType.BF16,
-        ScalarType.Float16 => DType.F16,
-        ScalarType.Int8 => DType.Int8,
-        ScalarType.Int32 => DType.Int32,
-        _ => throw new ValidationException(name + ".dtype", null, t.dtype.ToString(), "must be float32, bfloat16, float16, int8 or int32"),
-    };
+        TorchRuntime.EnsureLoaded();
+        return t.dtype switch
+        {
+            ScalarType.Float32 => DType.F32,
+            ScalarType.BFloat16 => DType.BF16,
+            ScalarType.Float16 => DType.F16,
+            ScalarType.Int8 => DType.Int8,
+            ScalarType.Int32 => DType.Int32,
+            _ => throw new ValidationException(name + ".dtype", null, t.dtype.ToString(), "must be float32, bfloat16, float16, int8 or int32"),
+        };
+    }
 
-    public static ScalarType ScalarTypeOf(DType t) => t switch
+    public static ScalarType ScalarTypeOf(DType t)
     {
-        DType.F32 => ScalarType.Float32,
-        DType.BF16 => ScalarType.BFloat16,
-        DType.F16 => ScalarType.Float16,
-        DType.Int8 => ScalarType.Int8,
-        DType.Int32 => ScalarType.Int32,
-        _ => throw new ArgumentException($"torch has no {t.Name()} here", nameof(t)),
-    };
+        TorchRuntime.EnsureLoaded();
+        return t switch
+        {
+            DType.F32 => ScalarType.Float32,
+            DType.BF16 => ScalarType.BFloat16,
+            DType.F16 => ScalarType.Float16,
+            DType.Int8 => ScalarType.Int8,
+            DType.Int32 => ScalarType.Int32,
+            _ => throw new ArgumentException($"torch has no {t.Name()} here", nameof(t)),
+        };
+    }
 
     /// <summary>Checks device, dtype and shape; returns the tensor itself when contiguous, else a contiguous copy.</summary>
     public static Tensor Prepare(Tensor t, string name, DType? dtype = null, params long[] shape)
     {
+        TorchRuntime.EnsureLoaded();
         if (t.device_type != DeviceType.CPU) throw new ValidationException(name + ".device", null, t.device_type.ToString(), "must be a CPU tensor");
         var dt = DTypeOf(t, name);
         if (dtype is DType want && dt != want) throw new ValidationException(name + ".dtype", null, dt.Name(), $"must be {want.Name()}");
@@ -49,6 +59,7 @@ public static class TensorBridge
     /// <summary>The storage of a contiguous CPU tensor as an HpcRpa buffer (zero-copy; the tensor must outlive it).</summary>
     public static NativeBuffer Share(Tensor t, string name = "tensor")
     {
+        TorchRuntime.EnsureLoaded();
         if (!t.is_contiguous()) throw new ValidationException(name, null, "non-contiguous", "sharing needs a contiguous tensor; call Prepare first (it copies)");
         if (t.device_type != DeviceType.CPU) throw new ValidationException(name + ".device", null, t.device_type.ToString(), "must be a CPU tensor");
         long bytes = t.NumberOfElements * t.ElementSize;
@@ -70,22 +81,28 @@ public static class TensorBridge
     }
 
     /// <summary>Address of a CPU tensor's first element.</summary>
-    public static nint DataPointer(Tensor t) => TensorData(t.Handle);
+    public static nint DataPointer(Tensor t)
+    {
+        TorchRuntime.EnsureLoaded();
+        return TensorData(t.Handle);
+    }
 
     /// <summary>An HBM array aliasing the tensor (zero-copy).</summary>
     public static Ref WrapHbm(MemoryPool hbm, Tensor t, string name)
     {
+        TorchRuntime.EnsureLoaded();
         var c = Prepare(t, name);
         if (!ReferenceEquals(c, t)) throw new ValidationException(name, null, "non-contiguous", "aliasing needs a contiguous tensor");
         return hbm.Wrap(name, DTypeOf(t, name), t.shape.Select(d => checked((int)d)).ToArray(), Share(t, name));
     }
 
     /// <summary>A copy of the tensor's elements as raw little-endian bytes (what RPA's byte-array API takes).</summary>
-    public static byte[] ToBytes(Tensor t, string name, DType? dtype = null, params long[] shape) => Prepare(t, name, dtype, shape).bytes.ToArray();
+    public static byte[] ToBytes(Tensor t, string name, DType? dtype = null, params long[] shape) => Prepare(t, name, dtype, shape).bytes.ToArray(); // Prepare checks the library
 
     /// <summary>A new tensor holding a copy of raw bytes of <paramref name="dtype"/>.</summary>
     public static Tensor FromBytes(byte[] data, DType dtype, params long[] shape)
     {
+        TorchRuntime.EnsureLoaded();
         var t = zeros(shape, dtype: ScalarTypeOf(dtype));
         if (data.LongLength != t.NumberOfElements * t.ElementSize)
             throw new ValidationException("data", null, $"length {data.LongLength}", $"must hold {t.NumberOfElements} {dtype.Name()} elements");
@@ -94,5 +111,9 @@ public static class TensorBridge
     }
 
     /// <summary>A torch view of an f32 array HpcRpa owns (zero-copy: torch.from_array shares it).</summary>
-    public static Tensor ShareArray(float[] data, params long[] shape) => from_array(data).reshape(shape);
+    public static Tensor ShareArray(float[] data, params long[] shape)
+    {
+        TorchRuntime.EnsureLoaded();
+        return from_array(data).reshape(shape);
+    }
 }

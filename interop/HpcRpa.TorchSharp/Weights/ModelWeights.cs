@@ -1,5 +1,6 @@
 using HpcRpa.Errors;
 using HpcRpa.TorchSharp.Model;
+using HpcRpa.TorchSharp.Runtime;
 using static TorchSharp.torch;
 
 namespace HpcRpa.TorchSharp.Weights;
@@ -8,13 +9,22 @@ namespace HpcRpa.TorchSharp.Weights;
 public static class ModelWeights
 {
     /// <summary>TorchSharp's own format, which exportsd.py writes from a PyTorch state_dict.</summary>
-    public static void LoadDat(LlamaModel model, string path) => model.load(path, strict: true);
+    public static void LoadDat(LlamaModel model, string path)
+    {
+        TorchRuntime.EnsureLoaded();
+        model.load(path, strict: true);
+    }
 
-    public static void SaveDat(LlamaModel model, string path) => model.save(path);
+    public static void SaveDat(LlamaModel model, string path)
+    {
+        TorchRuntime.EnsureLoaded();
+        model.save(path);
+    }
 
     /// <summary>Copies every parameter from a safetensors file; names are the model's state_dict keys. Missing, extra or misshaped tensors are errors.</summary>
     public static void LoadSafeTensors(LlamaModel model, string path)
     {
+        TorchRuntime.EnsureLoaded();
         var tensors = SafeTensors.Load(path);
         var state = model.state_dict();
         foreach (var name in tensors.Keys)
@@ -30,6 +40,9 @@ public static class ModelWeights
         foreach (var t in tensors.Values) t.Dispose();
     }
 
-    public static void SaveSafeTensors(LlamaModel model, string path) =>
+    public static void SaveSafeTensors(LlamaModel model, string path)
+    {
+        TorchRuntime.EnsureLoaded();
         SafeTensors.Save(path, model.state_dict());
+    }
 }

@@ -36,24 +36,29 @@ internal static class DemoCommand
             var built = batch.Build(r, values: !r.GetValue(common.TimingOnly), fallback: DefaultBatch);
             string model = r.GetValue(batch.Model)!;
             string dir = Path.Combine(r.GetValue(output)!, $"demo-{chip.Name}-{Path.GetFileNameWithoutExtension(model)}");
-            Directory.CreateDirectory(dir);
             bool timingOnly = r.GetValue(common.TimingOnly);
             var original = timingOnly ? null : (byte[])built.Problem.KvCache.Clone();
             var dispatcher = new RpaDispatcher(chip);
+            // The demo is about the TPU model's account (trace, roofline, per-case table); a batch that would
+            // fall back to the reference has none, so it is the caller's input, named, not a crash.
+            if (dispatcher.Unsupported(built.Problem, built.Options) is { } unsupported)
+                throw new Errors.ValidationException(unsupported.Field, null, unsupported.Value,
+                    $"the demo needs the TPU model, and {unsupported.Reason}; `hpcrpa rpa` runs such a batch on the reference");
+            Directory.CreateDirectory(dir);
             var result = dispatcher.Run(built.Problem, built.Options, timingOnly ? ExecutionMode.TimingOnly : ExecutionMode.Functional, trace: true);
-            if (result.Report is null || result.Timeline is null)
-                throw new InvalidOperationException($"the batch could not run on the TPU model: {result.FallbackReason}");
+            var report = result.Report ?? throw new InvalidOperationException("the dispatcher ran the TPU model but returned no report");
+            var timeline = result.Timeline ?? throw new InvalidOperationException("the dispatcher ran the TPU model with a trace but returned no timeline");
             var check = original is null ? null : ReferenceCheck.Rpa(built.Problem with { KvCache = original }, built.Options, result.Output!, built.Problem.KvCache);
             string tracePath = Path.Combine(dir, "trace.json");
-            TraceExport.Write(result.Timeline, tracePath, result.Variant);
+            TraceExport.Write(timeline, tracePath, result.Variant);
             string plotPath = Path.Combine(dir, "roofline.png");
-            bool plotted = RooflinePlot.TryWrite(plotPath, chip, result.Cases.Select(c => (c.Case.ToString().ToLowerInvariant(), c.Report)).Append(("all", result.Report)).ToList());
+            bool plotted = RooflinePlot.TryWrite(plotPath, chip, result.Cases.Select(c => (c.Case.ToString().ToLowerInvariant(), c.Report)).Append(("all", report)).ToList());
             string reportPath = Path.Combine(dir, "report.md");
             File.WriteAllText(reportPath, Markdown(chip.Name, model, built, result, check, plotted));
 
             if (r.GetValue(common.Json))
             {
-                ReportPrinter.PrintJson(result.Report, new Dictionary<string, object?>
+                ReportPrinter.PrintJson(report, new Dictionary<string, object?>
                 {
                     ["variant"] = result.Variant, ["out"] = dir, ["max_abs_err"] = check?.MaxAbsErr, ["matches_reference"] = check?.Pass,
                     ["cases"] = result.Cases.Select(c => c.Report.ToJsonFields(new Dictionary<string, object?> { ["case"] = c.Case.ToString().ToLowerInvariant() })).ToList(),

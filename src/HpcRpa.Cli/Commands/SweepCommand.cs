@@ -7,6 +7,7 @@ using HpcRpa.Hardware;
 using HpcRpa.Kernels.RaggedPagedAttention;
 using HpcRpa.Numerics;
 using HpcRpa.Pallas;
+using HpcRpa.Timeline;
 using HpcRpa.Workloads;
 using Spectre.Console;
 
@@ -14,6 +15,13 @@ namespace HpcRpa.Cli.Commands;
 
 /// <summary>One point of a sweep.</summary>
 internal sealed record SweepConfig(int Index, ChipSpec Chip, BatchSegment Shape, int PageSize, DType KvDType, RpaBlockSizes Blocks);
+
+/// <summary>One configuration of a sweep failed: which one, and why (the inner error).</summary>
+internal sealed class SweepConfigurationException(SweepConfig c, Exception inner)
+    : HpcRpaException($"sweep configuration {c.Index} ({c.Chip.Name}, {c.Shape}, page size {c.PageSize}, KV {c.KvDType.Name()}, blocks {c.Blocks}): {inner.Message}", inner)
+{
+    public int Index { get; } = c.Index;
+}
 
 /// <summary>What one point measured.</summary>
 internal sealed record SweepRow(SweepConfig Config, long Cycles, double Seconds, double TokensPerSecond, double Mbu, double Mfu, string Bound, long Dmas)
@@ -134,6 +142,11 @@ internal static class SweepCommand
                     catch (OperationCanceledException) { }
                 });
         }
+        catch (AggregateException ae) when (ae.Flatten().InnerExceptions.All(x => x is SweepConfigurationException))
+        {
+            // Workers fail in any order: report the first configuration that failed, the same on every run.
+            throw ae.Flatten().InnerExceptions.Cast<SweepConfigurationException>().MinBy(x => x.Index)!;
+        }
         finally
         {
             Console.CancelKeyPress -= onCancel;
@@ -146,9 +159,18 @@ internal static class SweepCommand
 
     private static SweepRow RunOne(SweepConfig c, ModelPreset m, ExecutionMode mode)
     {
-        var b = BatchBuilder.Build(m, [c.Shape], c.PageSize, c.KvDType, DType.BF16, seed: c.Index, values: mode == ExecutionMode.Functional);
-        var o = b.Options with { DecodeBlocks = c.Blocks, PrefillBlocks = c.Blocks, MixedBlocks = c.Blocks };
-        var r = RpaRunner.Run(c.Chip, b.Problem, o, mode).Report;
+        RunReport r;
+        BuiltBatch b;
+        try
+        {
+            b = BatchBuilder.Build(m, [c.Shape], c.PageSize, c.KvDType, DType.BF16, seed: c.Index, values: mode == ExecutionMode.Functional);
+            var o = b.Options with { DecodeBlocks = c.Blocks, PrefillBlocks = c.Blocks, MixedBlocks = c.Blocks };
+            r = RpaRunner.Run(c.Chip, b.Problem, o, mode).Report;
+        }
+        catch (Exception e) when (e is HpcRpaException or ArgumentException)
+        {
+            throw new SweepConfigurationException(c, e);
+        }
         return new SweepRow(c, r.Cycles, r.Seconds, b.Problem.TotalQTokens / r.Seconds, r.Mbu, r.Mfu, r.Bound.ToString().ToLowerInvariant(), r.DmaCount);
     }
 

@@ -40,9 +40,10 @@ public static class ReferenceBridge
 /// <summary>The fallback variant: the reference computes, the result is encoded in the q dtype like the kernel's output.</summary>
 public static class ReferenceFallback
 {
-    public static byte[] Run(RpaProblem p, RpaOptions o)
+    /// <param name="chip">The chip the caller dispatched on: its VMEM bounds the caller's vmem_limit_bytes.</param>
+    public static byte[] Run(RpaProblem p, RpaOptions o, Hardware.ChipSpec chip)
     {
-        RpaValidationForReference(p);
+        RpaValidationForReference(p, o, chip);
         var (values, cache) = ReferenceBridge.Run(p, o);
         if (o.UpdateKvCache) cache.CopyTo(p.KvCache, 0);
         var output = (byte[])p.Queries.Clone(); // rows past cu_q_lens[num_seqs] keep q, as the aliased kernel output does
@@ -56,11 +57,16 @@ public static class ReferenceFallback
         return output;
     }
 
-    /// <summary>The metadata rules still hold on the fallback path; shapes the kernel does not support are the only thing waived.</summary>
-    private static void RpaValidationForReference(RpaProblem p)
+    /// <summary>
+    /// Every rule holds on the fallback path — the caller's options, the metadata, and the byte length of every
+    /// array the reference reads — so bad input is a <see cref="Errors.ValidationException"/>, never NaN output
+    /// or an index error inside the reference. Only what the TPU kernel cannot do is waived: an f16 cache
+    /// (checked as bf16, which has the same size and packing) and default blocks too large for VMEM.
+    /// </summary>
+    private static void RpaValidationForReference(RpaProblem p, RpaOptions o, Hardware.ChipSpec chip)
     {
         var relaxed = p with { KvDType = p.KvDType == DType.F16 ? DType.BF16 : p.KvDType };
-        RpaValidation.Validate(relaxed, new RpaOptions { UpdateKvCache = true }, Hardware.ChipPresets.V5e, needValues: false);
+        RpaValidation.Validate(relaxed, o, chip, needValues: true, defaultBlocksMustFit: false);
     }
 }
 

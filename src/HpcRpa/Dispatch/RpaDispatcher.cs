@@ -9,6 +9,9 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace HpcRpa.Dispatch;
 
+/// <summary>Why the TPU kernel cannot run a problem: the input field that decided it, its value, and the explanation.</summary>
+public sealed record RpaUnsupported(string Field, string Value, string Reason);
+
 /// <summary>What ran for one call.</summary>
 public sealed record RpaDispatchResult(
     byte[]? Output, RunReport? Report, string Variant, bool FellBack, string? FallbackReason,
@@ -29,10 +32,13 @@ public sealed class RpaDispatcher(ChipSpec chip, ILogger? logger = null, RpaVari
     public RpaVariantCache Cache { get; } = cache ?? new RpaVariantCache();
 
     /// <summary>Null when the TPU kernel can run this problem; otherwise why not.</summary>
-    public string? UnsupportedReason(RpaProblem p, RpaOptions o)
+    public string? UnsupportedReason(RpaProblem p, RpaOptions o) => Unsupported(p, o)?.Reason;
+
+    /// <summary>Null when the TPU kernel can run this problem; otherwise the field that prevents it and why.</summary>
+    public RpaUnsupported? Unsupported(RpaProblem p, RpaOptions o)
     {
         if (p.KvDType == DType.F16)
-            return "f16 KV cache: the TPU kernel takes f32, bf16 and fp8 caches only";
+            return new("kv_cache.dtype", p.KvDType.Name(), "f16 KV cache: the TPU kernel takes f32, bf16 and fp8 caches only");
         if (p.NumQHeads > 0 && p.NumKvHeads > 0 && p.NumQHeads % p.NumKvHeads == 0 && p.HeadDim > 0 && p.QDType is DType.F32 or DType.BF16 && p.KvDType is DType.F32 or DType.BF16 or DType.Fp8E4M3 or DType.Fp8E5M2)
         {
             foreach (var c in Enum.GetValues<RpaCase>())
@@ -41,8 +47,9 @@ public sealed class RpaDispatcher(ChipSpec chip, ILogger? logger = null, RpaVari
                 var b = RpaBlockSizes.Default(c, Chip, p.QDType, p.KvDType, p.NumQHeads, p.NumKvHeads, p.HeadDim, p.PageSize, p.MaxNumTokens, p.PagesPerSeq);
                 long need = RpaValidation.VmemBytes(p.Layout, b);
                 long limit = o.VmemLimitBytes ?? Chip.VmemBytesPerCore;
+                string name = c.ToString().ToLowerInvariant();
                 if (need > limit)
-                    return $"{c.ToString().ToLowerInvariant()} default blocks {b} need {need:N0} bytes of VMEM, limit {limit:N0}";
+                    return new($"{name}_block_sizes", b.ToString(), $"{name} default blocks {b} need {need:N0} bytes of VMEM, limit {limit:N0}");
             }
         }
         return null;
@@ -50,14 +57,14 @@ public sealed class RpaDispatcher(ChipSpec chip, ILogger? logger = null, RpaVari
 
     public RpaDispatchResult Run(RpaProblem p, RpaOptions o, ExecutionMode mode = ExecutionMode.Functional, bool trace = false)
     {
-        string? reason = UnsupportedReason(p, o);
-        if (reason is not null)
+        if (Unsupported(p, o) is { } unsupported)
         {
+            string reason = unsupported.Reason;
             if (mode != ExecutionMode.Functional)
-                throw new ValidationException("kv_cache.dtype", null, p.KvDType.Name(), $"cannot model this on the TPU ({reason}); the reference fallback has no timing");
+                throw new ValidationException(unsupported.Field, null, unsupported.Value, $"cannot model this on the TPU ({reason}); the reference fallback has no timing");
             _log.LogWarning("RPA falling back to the reference on {Chip}: {Reason} (Hq {Hq}, Hkv {Hkv}, D {D}, P {P}, q {Q}, kv {Kv}, {Seqs} seqs)",
                 Chip.Name, reason, p.NumQHeads, p.NumKvHeads, p.HeadDim, p.PageSize, p.QDType.Name(), p.KvDType.Name(), p.NumSeqs);
-            var output = ReferenceFallback.Run(p, o);
+            var output = ReferenceFallback.Run(p, o, Chip);
             return new RpaDispatchResult(output, null, "reference", true, reason, [], null);
         }
 

@@ -6,7 +6,7 @@ namespace HpcRpa.Engines;
 /// The single-threaded scalar core that fetches and dispatches every instruction [S7]. Cost formulas:
 /// one op or DMA descriptor = <c>ScalarIssueCycles</c> (at most one DMA issue per cycle per core [S7]);
 /// one pallas_call grid step = <c>GridStepOverheadNs</c> (v5e-derived, spec 3.1); one SMEM scalar read =
-/// one cycle (assumption: SMEM latency is unknown, spec 4).
+/// <c>SmemReadCycles</c> (assumption: SMEM latency is unknown, spec 4).
 /// </summary>
 public sealed class ScalarCore
 {
@@ -45,10 +45,11 @@ public sealed class ScalarCore
         _tl.GridSteps++;
     }
 
-    /// <summary>Scalar reads of SMEM values (prefetched metadata); one cycle each (assumption).</summary>
+    /// <summary>Scalar reads of SMEM values (prefetched metadata); <c>SmemReadCycles</c> each (assumption).</summary>
     public void SmemRead(int count = 1)
     {
-        _tl.Now += count;
-        IssueCycles += count;
+        long c = (long)count * _tl.Chip.SmemReadCycles;
+        _tl.Now += c;
+        IssueCycles += c;
     }
 }

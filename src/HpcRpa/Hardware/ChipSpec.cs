@@ -62,6 +62,11 @@ public sealed record ChipSpec
     public int F32MatmulPasses { get; init; } = 3;
     /// <summary>Scalar-core cycles to issue one op or DMA descriptor (at most one DMA issue per cycle [S7]).</summary>
     public int ScalarIssueCycles { get; init; } = 1;
+    /// <summary>
+    /// Assumption: scalar-core cycles to read one SMEM word (prefetched metadata such as slot mappings).
+    /// SMEM latency is not published (spec 4); one cycle, the issue rate, is assumed.
+    /// </summary>
+    public int SmemReadCycles { get; init; } = 1;
     /// <summary>Assumption: HBM access latency seen by a DMA, ns (third-party ~250 ns for Ironwood-class parts [S21]).</summary>
     public double DmaLatencyNs { get; init; } = 250;
     /// <summary>Assumption: DMA engine time per descriptor, ns (small DMAs run far below peak, vLLM #20415; no figure published).</summary>
@@ -120,6 +125,7 @@ public sealed record ChipSpec
         Pos(F32MatmulPasses, nameof(F32MatmulPasses));
         Pos(DmaQueues, nameof(DmaQueues));
         if (ScalarIssueCycles < 0) throw new ChipSpecException(Name, nameof(ScalarIssueCycles), ScalarIssueCycles.ToString(), "must be >= 0");
+        if (SmemReadCycles < 0) throw new ChipSpecException(Name, nameof(SmemReadCycles), SmemReadCycles.ToString(), "must be >= 0");
         if (VpuLatencyCycles < 0) throw new ChipSpecException(Name, nameof(VpuLatencyCycles), VpuLatencyCycles.ToString(), "must be >= 0");
         foreach (var (v, f) in new[] { (DmaLatencyNs, nameof(DmaLatencyNs)), (DmaDescriptorNs, nameof(DmaDescriptorNs)), (GridStepOverheadNs, nameof(GridStepOverheadNs)), (HostDispatchNs, nameof(HostDispatchNs)) })
             if (!(v >= 0) || double.IsInfinity(v)) throw new ChipSpecException(Name, f, v.ToString(System.Globalization.CultureInfo.InvariantCulture), "must be >= 0 and finite");

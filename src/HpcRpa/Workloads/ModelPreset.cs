@@ -14,13 +14,28 @@ public sealed record ModelPreset(string Name, int NumQHeads, int NumKvHeads, int
 
     public static IReadOnlyList<ModelPreset> All { get; } = [Llama3_8B, Llama3_70B, Llama31_405B, Gemma2_9B, Qwen3_32B, GptOss_120B];
 
-    /// <summary>A preset name, or a JSON file {"Name": ..., "NumQHeads": ..., "NumKvHeads": ..., "HeadDim": ..., "Layers": ...}.</summary>
+    private static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        PropertyNameCaseInsensitive = true,
+        // As for chip files: a misspelt field must not silently leave a figure at its default.
+        UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow,
+    };
+
+    /// <summary>
+    /// A preset name, or a JSON file {"Name": ..., "NumQHeads": ..., "NumKvHeads": ..., "HeadDim": ..., "Layers": ...,
+    /// "SoftCap": ..., "SlidingWindow": ...}. Unknown fields and malformed JSON are an <see cref="ArgumentException"/>
+    /// naming the file.
+    /// </summary>
     public static ModelPreset Resolve(string nameOrPath)
     {
         if (File.Exists(nameOrPath))
         {
-            var m = JsonSerializer.Deserialize<ModelPreset>(File.ReadAllText(nameOrPath), new JsonSerializerOptions { PropertyNameCaseInsensitive = true })
-                ?? throw new ArgumentException($"model file {nameOrPath} is empty");
+            ModelPreset? parsed;
+            try { parsed = JsonSerializer.Deserialize<ModelPreset>(File.ReadAllText(nameOrPath), JsonOptions); }
+            catch (JsonException e) { throw new ArgumentException($"model file {nameOrPath}: {e.Message}", e); }
+            var m = parsed ?? throw new ArgumentException($"model file {nameOrPath} is empty (null)");
+            if (string.IsNullOrWhiteSpace(m.Name))
+                throw new ArgumentException($"model file {nameOrPath}: Name is missing or empty");
             if (m.NumQHeads <= 0 || m.NumKvHeads <= 0 || m.HeadDim <= 0 || m.NumQHeads % m.NumKvHeads != 0 || m.Layers <= 0)
                 throw new ArgumentException($"model file {nameOrPath}: heads {m.NumQHeads}/{m.NumKvHeads}, head_dim {m.HeadDim}, layers {m.Layers} are not a valid attention shape");
             return m;

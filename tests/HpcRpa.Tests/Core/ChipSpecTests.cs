@@ -34,4 +34,28 @@ public class ChipSpecTests
         var roundTrip = ChipPresets.FromJson(ChipPresets.ToJson(ChipPresets.Tpu7x));
         Assert.Equal(ChipPresets.Tpu7x, roundTrip);
     }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(0)]
+    [InlineData(7)]
+    public void SmemReadCostIsAChipSettingWithAJsonOverride(int cycles)
+    {
+        var chip = ChipPresets.FromJson($$"""{"base": "v6e", "SmemReadCycles": {{cycles}}}""");
+        Assert.Equal(cycles, chip.SmemReadCycles);
+        var tl = new Timeline.Timeline(chip);
+        long before = tl.Now, issuedBefore = tl.Scalar.IssueCycles;
+        tl.Scalar.SmemRead(3);
+        Assert.Equal(3L * cycles, tl.Now - before);
+        Assert.Equal(3L * cycles, tl.Scalar.IssueCycles - issuedBefore);
+    }
+
+    [Fact]
+    public void SmemReadCostDefaultsToOneCycleAndCannotBeNegative()
+    {
+        Assert.All(ChipPresets.All, c => Assert.Equal(1, c.SmemReadCycles));
+        var bad = Assert.Throws<ChipSpecException>(() => ChipPresets.FromJson("""{"base": "v6e", "SmemReadCycles": -1}"""));
+        Assert.Equal("SmemReadCycles", bad.Field);
+        Assert.Equal("-1", bad.Value);
+    }
 }

@@ -82,4 +82,91 @@ public class RpaDispatcherTests
         Assert.Throws<ValidationException>(() => new RpaDispatcher(ChipPresets.V6e).Run(bad, Options));
         Assert.Throws<ValidationException>(() => new RpaDispatcher(ChipPresets.V6e).Run(Problem(DType.F16), Options, ExecutionMode.TimingOnly));
     }
+
+    public static TheoryData<string, string> BadFallbackInputs() => new()
+    {
+        { "window 0", "sliding_window" },
+        { "window -1", "sliding_window" },
+        { "soft cap 0", "soft_cap" },
+        { "NaN sm_scale", "sm_scale" },
+        { "k_scale 0", "k_scale" },
+        { "short keys", "keys" },
+        { "short values", "values" },
+        { "short queries", "queries" },
+        { "short cache", "kv_cache" },
+        { "vmem limit above the chip", "vmem_limit_bytes" },
+    };
+
+    private static (RpaProblem, RpaOptions) Break(string what, RpaProblem p, RpaOptions o) => what switch
+    {
+        "window 0" => (p, o with { SlidingWindow = 0 }),
+        "window -1" => (p, o with { SlidingWindow = -1 }),
+        "soft cap 0" => (p, o with { SoftCap = 0.0 }),
+        "NaN sm_scale" => (p, o with { SmScale = double.NaN }),
+        "k_scale 0" => (p, o with { KScale = 0.0 }),
+        "short keys" => (p with { Keys = p.Keys[..^2] }, o),
+        "short values" => (p with { Values = p.Values[..^2] }, o),
+        "short queries" => (p with { Queries = p.Queries[..^2] }, o),
+        "short cache" => (p with { KvCache = p.KvCache[..^2] }, o),
+        "vmem limit above the chip" => (p, o with { VmemLimitBytes = ChipPresets.Tpu7x.VmemBytesPerCore + 1 }),
+        _ => throw new ArgumentException(what),
+    };
+
+    [Theory]
+    [MemberData(nameof(BadFallbackInputs))]
+    public void TheF16FallbackValidatesTheCallersOptionsAndArrays(string what, string field)
+    {
+        var (p, o) = Break(what, Problem(DType.F16), Options);
+        var cacheBefore = (byte[])p.KvCache.Clone();
+        var e = Assert.Throws<ValidationException>(() => new RpaDispatcher(ChipPresets.Tpu7x).Run(p, o));
+        Assert.Equal(field, e.Field);
+        Assert.Equal(cacheBefore, p.KvCache); // nothing written
+    }
+
+    [Theory]
+    [MemberData(nameof(BadFallbackInputs))]
+    public void TheVmemFallbackValidatesTheCallersOptionsAndArrays(string what, string field)
+    {
+        var p0 = RpaTestData.Build([(64, 64)], 32, 8, 128, DType.F32, DType.F32, pageSize: 16, numPages: 8);
+        var o0 = new RpaOptions { VmemLimitBytes = 1 << 20 };
+        var d = new RpaDispatcher(ChipPresets.Tpu7x);
+        Assert.Contains("VMEM", d.UnsupportedReason(p0, o0)); // the unbroken problem takes the fallback
+        var (p, o) = Break(what, p0, o0);
+        var e = Assert.Throws<ValidationException>(() => d.Run(p, o));
+        Assert.Equal(field, e.Field);
+    }
+
+    [Fact]
+    public void TheFallbackComputesWithTheCallersOptions()
+    {
+        // A window of 3 and a soft cap change the output; the fallback must pass them to the reference.
+        var o = Options with { SlidingWindow = 3, SoftCap = 0.5, SmScale = 0.125 };
+        var p = Problem(DType.F16);
+        var before = (byte[])p.KvCache.Clone();
+        var r = new RpaDispatcher(ChipPresets.Tpu7x).Run(p, o);
+        Assert.True(r.FellBack);
+        var (want, _) = ReferenceBridge.Run(p with { KvCache = before }, o);
+        var (plain, _) = ReferenceBridge.Run(p with { KvCache = before }, Options);
+        double maxDiff = 0;
+        for (int i = 0; i < want.Length; i++)
+        {
+            Assert.Equal((float)want[i], ElementCodec.Load(DType.BF16, r.Output!, i), 2e-2f * (1 + Math.Abs((float)want[i])));
+            maxDiff = Math.Max(maxDiff, Math.Abs(want[i] - plain[i]));
+        }
+        Assert.True(maxDiff > 0.05, $"the options should change the output; max difference {maxDiff}");
+    }
+
+    [Fact]
+    public void TimingOnlyFallbackNamesTheFieldThatFailed()
+    {
+        var f16 = Assert.Throws<ValidationException>(() => new RpaDispatcher(ChipPresets.V6e).Run(Problem(DType.F16), Options, ExecutionMode.TimingOnly));
+        Assert.Equal("kv_cache.dtype", f16.Field);
+        Assert.Equal("f16", f16.Value);
+
+        var p = RpaTestData.Build([(64, 64)], 32, 8, 128, DType.F32, DType.F32, pageSize: 16, numPages: 8);
+        var vmem = Assert.Throws<ValidationException>(() => new RpaDispatcher(ChipPresets.Tpu7x).Run(p, new RpaOptions { VmemLimitBytes = 1 << 20 }, ExecutionMode.TimingOnly));
+        Assert.Equal("mixed_block_sizes", vmem.Field);
+        Assert.StartsWith("(", vmem.Value);
+        Assert.Contains("VMEM", vmem.Message);
+    }
 }

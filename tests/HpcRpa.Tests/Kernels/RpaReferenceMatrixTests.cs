@@ -95,4 +95,27 @@ public class RpaReferenceMatrixTests
     [InlineData(50.0)]
     public void LogitSoftCapping(double? cap) =>
         AssertMatches(RpaTestData.Build(RpaTestData.Rng2, 16, 2, 128, DType.F32, DType.F32), M() with { SoftCap = cap });
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-1)]
+    public void SlidingWindowShouldBePositive(int w)
+    {
+        var p = RpaTestData.Build(RpaTestData.Basic, 32, 8, 128, DType.F32, DType.F32);
+        var before = (byte[])p.KvCache.Clone();
+        var e = Assert.Throws<Errors.ValidationException>(() => RpaRunner.Run(ChipPresets.Tpu7x, p, M() with { SlidingWindow = w }));
+        Assert.Equal("sliding_window", e.Field);
+        Assert.Equal(w.ToString(), e.Value);
+        Assert.Contains("must be positive", e.Message);
+        Assert.Equal(before, p.KvCache);
+    }
+
+    [Fact]
+    public void SoftCapCannotBeZero()
+    {
+        var p = RpaTestData.Build(RpaTestData.Basic, 32, 8, 128, DType.F32, DType.F32);
+        var e = Assert.Throws<Errors.ValidationException>(() => RpaRunner.Run(ChipPresets.Tpu7x, p, M() with { SoftCap = 0.0 }));
+        Assert.Equal("soft_cap", e.Field);
+        Assert.Contains("must not be 0.0", e.Message);
+    }
 }

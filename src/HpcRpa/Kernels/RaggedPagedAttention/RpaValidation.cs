@@ -12,7 +12,14 @@ namespace HpcRpa.Kernels.RaggedPagedAttention;
 /// </summary>
 public static class RpaValidation
 {
-    public static void Validate(RpaProblem p, RpaOptions o, ChipSpec chip, bool needValues)
+    public static void Validate(RpaProblem p, RpaOptions o, ChipSpec chip, bool needValues) =>
+        Validate(p, o, chip, needValues, defaultBlocksMustFit: true);
+
+    /// <param name="defaultBlocksMustFit">
+    /// False on the reference fallback: default blocks that overflow VMEM are the reason it runs, not a caller
+    /// error; a tuple the caller gives is still checked in full.
+    /// </param>
+    public static void Validate(RpaProblem p, RpaOptions o, ChipSpec chip, bool needValues, bool defaultBlocksMustFit)
     {
         Positive("max_num_tokens", p.MaxNumTokens);
         Positive("num_q_heads", p.NumQHeads);
@@ -58,7 +65,7 @@ public static class RpaValidation
             // Like upstream, the divisibility rules bind the tuples a caller gives; the heuristic's own
             // defaults can leave a ragged last compute chunk (e.g. bkv 1088 with bkv_c 512), which the kernel handles.
             if (o.Blocks(c) is { } given) ValidateBlocks(c, given, p, o, chip);
-            else ValidateFit(c, RpaBlockSizes.Default(c, chip, p.QDType, p.KvDType, p.NumQHeads, p.NumKvHeads, p.HeadDim, p.PageSize, p.MaxNumTokens, p.PagesPerSeq), p, o, chip);
+            else if (defaultBlocksMustFit) ValidateFit(c, RpaBlockSizes.Default(c, chip, p.QDType, p.KvDType, p.NumQHeads, p.NumKvHeads, p.HeadDim, p.PageSize, p.MaxNumTokens, p.PagesPerSeq), p, o, chip);
         }
     }
 
