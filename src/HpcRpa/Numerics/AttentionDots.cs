@@ -33,10 +33,14 @@ internal readonly unsafe struct WordRows(nint* rows, nint offset, WordFormat for
 /// </summary>
 internal static unsafe class AttentionDots
 {
-    /// <summary>Tokens per tile: all heads of a tile are done before the next, whose rows are prefetched meanwhile.</summary>
-    internal const int Tile = 16;
-    internal static bool HeadMajor = Environment.GetEnvironmentVariable("HM") == "1";
-    internal static int PrefetchAhead = int.Parse(Environment.GetEnvironmentVariable("PA") ?? "32");
+    /// <summary>
+    /// Tokens per group: the heads of a group of tokens are done before the next group, so the token rows are read
+    /// front to back (hardware prefetchers follow that; per head, the reads would jump a token row at a time).
+    /// </summary>
+    internal const int Group = 4;
+
+    /// <summary>Tokens per p·V group: the accumulators stay in registers across it (their load and store amortised over 16 tokens).</summary>
+    internal const int PvGroup = 16;
 
     /// <summary>
     /// s[h·sHead + r·lds + t] = Σ_d q[h·qHead + r·ldq + d] · K_{h,t}[d] for heads h, rows r, tokens t &lt; n, where
@@ -52,26 +56,15 @@ internal static unsafe class AttentionDots
 
     /// <summary>
     /// o[h·oHead + r·ldo + x] = Σ_{t ∈ [t0, t1)} p[h·pHead + r·ldp + t] · V_{h,t}[x] for x &lt; cols (a multiple of 16),
-    /// V_{h,t} read at <c>values.Offset + h·headStride</c> bytes into token row t.
+    /// V_{h,t} read at <c>values.Offset + h·headStride</c> bytes into token row t. With <paramref name="accumulate"/> the
+    /// chains continue from o's values (as if these tokens followed the ones o already holds); otherwise from 0.
     /// </summary>
     public static void PvRows(float* p, int ldp, nint pHead, int rows, int heads, nint headStride, in WordRows values, int t0, int t1,
-        float* o, int ldo, nint oHead, int cols, SimdPath path = SimdPath.Auto)
+        float* o, int ldo, nint oHead, int cols, bool accumulate = false, SimdPath path = SimdPath.Auto)
     {
         if (rows <= 0 || heads <= 0 || cols <= 0) return;
-        var op = new PvOp { P = p, Ldp = ldp, PHead = pHead, Rows = rows, Heads = heads, HeadStride = headStride, Values = values, T0 = t0, T1 = Math.Max(t0, t1), O = o, Ldo = ldo, OHead = oHead, Cols = cols };
+        var op = new PvOp { P = p, Ldp = ldp, PHead = pHead, Rows = rows, Heads = heads, HeadStride = headStride, Values = values, T0 = t0, T1 = Math.Max(t0, t1), O = o, Ldo = ldo, OHead = oHead, Cols = cols, Accumulate = accumulate };
         WidthDispatch.Run(path, values.Format, values.Shift, ref op);
-    }
-
-    /// <summary>Asks for the bytes [from, to) of token rows [t0, t1) ahead of use (the tiles are scattered over pages).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Prefetch(in WordRows rows, int t0, int t1, nint from, nint to)
-    {
-        if (!Sse.IsSupported) return;
-        for (int t = t0; t < t1; t++)
-        {
-            byte* b = (byte*)rows.Rows[t];
-            for (nint x = from; x < to; x += 64) Sse.Prefetch2(b + x);
-        }
     }
 
     // ------------------------------------------------------------------ q · k
@@ -88,16 +81,10 @@ internal static unsafe class AttentionDots
             int full = Dim >> 4, rem = Dim & 15;
             uint* mask = stackalloc uint[16];
             for (int j = 0; j < 16; j++) mask[j] = j < rem ? 1u : 0u;
-            nint span = (Heads - 1) * HeadStride + Dim * 4;
-            bool headMajor = HeadMajor;
-            if (!headMajor) Prefetch(Keys, 0, Math.Min(Tile, N), Keys.Offset, Keys.Offset + span);
-            for (int hh = 0; hh < (headMajor ? Heads : 1); hh++)
-            for (int t0 = 0; t0 < N; t0 += Tile)
+            for (int t0 = 0; t0 < N; t0 += Group)
             {
-                int tn = Math.Min(Tile, N - t0);
-                if (!headMajor) Prefetch(Keys, t0 + tn, Math.Min(t0 + 2 * Tile, N), Keys.Offset, Keys.Offset + span);
-                else Prefetch(Keys, Math.Min(t0 + PrefetchAhead, N), Math.Min(t0 + PrefetchAhead + tn, N), Keys.Offset + hh * HeadStride, Keys.Offset + hh * HeadStride + Dim * 4);
-                for (int h = headMajor ? hh : 0; h < (headMajor ? hh + 1 : Heads); h++)
+                int tn = Math.Min(Group, N - t0);
+                for (int h = 0; h < Heads; h++)
                 {
                     var k = new WordRows(Keys.Rows + t0, Keys.Offset + h * HeadStride, Keys.Format, Keys.Shift);
                     float* q = Q + h * QHead, s = S + h * SHead + t0;
@@ -107,8 +94,8 @@ internal static unsafe class AttentionDots
                         continue;
                     }
                     int i = 0;
-                    if (typeof(TV) == typeof(V512) && Avx512F.IsSupported)
-                        for (; i + 4 <= Rows; i += 4) Dots4x4<TF>(q + (nint)i * Ldq, Ldq, k, s + (nint)i * Lds, Lds, tn, full, rem, mask);
+                    if (typeof(TV) == typeof(V512) && Avx512F.IsSupported && tn == Group)
+                        for (; i + 4 <= Rows; i += 4) Dots4x4<TF>(q + (nint)i * Ldq, Ldq, k, s + (nint)i * Lds, Lds, full, rem, mask);
                     for (; i + 4 <= Rows; i += 4) Dots4<TV, TF>(q + (nint)i * Ldq, Ldq, k, s + (nint)i * Lds, Lds, tn, full, rem, mask);
                     for (; i < Rows; i++) Dots1<TV, TF>(q + (nint)i * Ldq, k, s + (nint)i * Lds, tn, full, rem, mask);
                 }
@@ -157,11 +144,11 @@ internal static unsafe class AttentionDots
     };
 
     /// <summary>Four query rows at once: each key vector is decoded once and used four times.</summary>
-    private static void Dots4<TV, TF>(float* q, int ldq, in WordRows keys, float* s, int lds, int n, int full, int rem, uint* mask, int tStart = 0)
+    private static void Dots4<TV, TF>(float* q, int ldq, in WordRows keys, float* s, int lds, int n, int full, int rem, uint* mask)
         where TV : unmanaged, IVec<TV> where TF : struct, IWordDecoder
     {
         float* q0 = q, q1 = q + ldq, q2 = q1 + ldq, q3 = q2 + ldq;
-        for (int t = tStart; t < n; t++)
+        for (int t = 0; t < n; t++)
         {
             uint* kw = keys.Row(t);
             TV z = TV.Splat(0f);
@@ -186,53 +173,48 @@ internal static unsafe class AttentionDots
     /// waits on one), then one transposing reduction that performs every dot's halving steps at once — lanes j and
     /// j+8, then j and j+4, j and j+2, j and j+1 — and leaves row r's four logits in 128-bit block r.
     /// </summary>
-    private static void Dots4x4<TF>(float* q, int ldq, in WordRows keys, float* s, int lds, int n, int full, int rem, uint* mask)
+    private static void Dots4x4<TF>(float* q, int ldq, in WordRows keys, float* s, int lds, int full, int rem, uint* mask)
         where TF : struct, IWordDecoder
     {
         float* q0 = q, q1 = q + ldq, q2 = q1 + ldq, q3 = q2 + ldq;
-        Vector512<float> tailMask = rem != 0 ? Vector512.Load(mask).AsSingle() : default;
-        int t = 0;
-        for (; t + 4 <= n; t += 4)
+        // Tokens in the order 0, 2, 1, 3: the reduction's last step then lands them in order.
+        uint* k0 = keys.Row(0), k2 = keys.Row(1), k1 = keys.Row(2), k3 = keys.Row(3);
+        var z = Vector512<float>.Zero;
+        Vector512<float> a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
+        Vector512<float> a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
+        int d = 0;
+        for (int b = 0; b < full; b++, d += 16)
         {
-            // Tokens in the order 0, 2, 1, 3: the reduction's last step then lands them in order.
-            uint* k0 = keys.Row(t), k2 = keys.Row(t + 1), k1 = keys.Row(t + 2), k3 = keys.Row(t + 3);
-            var z = Vector512<float>.Zero;
-            Vector512<float> a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
-            Vector512<float> a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
-            int d = 0;
-            for (int b = 0; b < full; b++, d += 16)
-            {
-                var x0 = Vector512.Load(q0 + d); var x1 = Vector512.Load(q1 + d); var x2 = Vector512.Load(q2 + d); var x3 = Vector512.Load(q3 + d);
-                var k = K<TF>(k0, d); a00 = Vector512.FusedMultiplyAdd(x0, k, a00); a01 = Vector512.FusedMultiplyAdd(x1, k, a01); a02 = Vector512.FusedMultiplyAdd(x2, k, a02); a03 = Vector512.FusedMultiplyAdd(x3, k, a03);
-                k = K<TF>(k1, d); a10 = Vector512.FusedMultiplyAdd(x0, k, a10); a11 = Vector512.FusedMultiplyAdd(x1, k, a11); a12 = Vector512.FusedMultiplyAdd(x2, k, a12); a13 = Vector512.FusedMultiplyAdd(x3, k, a13);
-                k = K<TF>(k2, d); a20 = Vector512.FusedMultiplyAdd(x0, k, a20); a21 = Vector512.FusedMultiplyAdd(x1, k, a21); a22 = Vector512.FusedMultiplyAdd(x2, k, a22); a23 = Vector512.FusedMultiplyAdd(x3, k, a23);
-                k = K<TF>(k3, d); a30 = Vector512.FusedMultiplyAdd(x0, k, a30); a31 = Vector512.FusedMultiplyAdd(x1, k, a31); a32 = Vector512.FusedMultiplyAdd(x2, k, a32); a33 = Vector512.FusedMultiplyAdd(x3, k, a33);
-            }
-            if (rem != 0)
-            {
-                var x0 = Vector512.Load(q0 + d); var x1 = Vector512.Load(q1 + d); var x2 = Vector512.Load(q2 + d); var x3 = Vector512.Load(q3 + d);
-                var k = Masked<TF>(k0, d, tailMask); a00 = Vector512.FusedMultiplyAdd(x0, k, a00); a01 = Vector512.FusedMultiplyAdd(x1, k, a01); a02 = Vector512.FusedMultiplyAdd(x2, k, a02); a03 = Vector512.FusedMultiplyAdd(x3, k, a03);
-                k = Masked<TF>(k1, d, tailMask); a10 = Vector512.FusedMultiplyAdd(x0, k, a10); a11 = Vector512.FusedMultiplyAdd(x1, k, a11); a12 = Vector512.FusedMultiplyAdd(x2, k, a12); a13 = Vector512.FusedMultiplyAdd(x3, k, a13);
-                k = Masked<TF>(k2, d, tailMask); a20 = Vector512.FusedMultiplyAdd(x0, k, a20); a21 = Vector512.FusedMultiplyAdd(x1, k, a21); a22 = Vector512.FusedMultiplyAdd(x2, k, a22); a23 = Vector512.FusedMultiplyAdd(x3, k, a23);
-                k = Masked<TF>(k3, d, tailMask); a30 = Vector512.FusedMultiplyAdd(x0, k, a30); a31 = Vector512.FusedMultiplyAdd(x1, k, a31); a32 = Vector512.FusedMultiplyAdd(x2, k, a32); a33 = Vector512.FusedMultiplyAdd(x3, k, a33);
-            }
-            // a{j}{r}: token slot j (0, 2, 1, 3 of this group), row r. Step 1, lanes j + j+8: pairs of dots share a vector.
-            var c0 = Halve8(a00, a01); var c1 = Halve8(a02, a03); var c2 = Halve8(a10, a11); var c3 = Halve8(a12, a13);
-            var c4 = Halve8(a20, a21); var c5 = Halve8(a22, a23); var c6 = Halve8(a30, a31); var c7 = Halve8(a32, a33);
-            // Step 2, lanes j + j+4: one dot per 128-bit block, rows 0..3 of one token slot.
-            var d0 = Halve4(c0, c1); var d1 = Halve4(c2, c3); var d2 = Halve4(c4, c5); var d3 = Halve4(c6, c7);
-            // Step 3, lanes j + j+2 (64-bit interleave), then step 4, j + j+1.
-            var e0 = Halve2(d0, d1); var e1 = Halve2(d2, d3);
-            var lo = Avx512F.UnpackLow(e0, e1);
-            var hi = Avx512F.UnpackHigh(e0, e1);
-            var r = Avx512F.UnpackLow(lo.AsDouble(), hi.AsDouble()).AsSingle() + Avx512F.UnpackHigh(lo.AsDouble(), hi.AsDouble()).AsSingle();
-            // Block r now holds row r's logits of tokens t..t+3.
-            r.GetLower().GetLower().Store(s + t);
-            r.GetLower().GetUpper().Store(s + lds + t);
-            r.GetUpper().GetLower().Store(s + 2 * lds + t);
-            r.GetUpper().GetUpper().Store(s + 3 * lds + t);
+            var x0 = Vector512.Load(q0 + d); var x1 = Vector512.Load(q1 + d); var x2 = Vector512.Load(q2 + d); var x3 = Vector512.Load(q3 + d);
+            var k = K<TF>(k0, d); a00 = Vector512.FusedMultiplyAdd(x0, k, a00); a01 = Vector512.FusedMultiplyAdd(x1, k, a01); a02 = Vector512.FusedMultiplyAdd(x2, k, a02); a03 = Vector512.FusedMultiplyAdd(x3, k, a03);
+            k = K<TF>(k1, d); a10 = Vector512.FusedMultiplyAdd(x0, k, a10); a11 = Vector512.FusedMultiplyAdd(x1, k, a11); a12 = Vector512.FusedMultiplyAdd(x2, k, a12); a13 = Vector512.FusedMultiplyAdd(x3, k, a13);
+            k = K<TF>(k2, d); a20 = Vector512.FusedMultiplyAdd(x0, k, a20); a21 = Vector512.FusedMultiplyAdd(x1, k, a21); a22 = Vector512.FusedMultiplyAdd(x2, k, a22); a23 = Vector512.FusedMultiplyAdd(x3, k, a23);
+            k = K<TF>(k3, d); a30 = Vector512.FusedMultiplyAdd(x0, k, a30); a31 = Vector512.FusedMultiplyAdd(x1, k, a31); a32 = Vector512.FusedMultiplyAdd(x2, k, a32); a33 = Vector512.FusedMultiplyAdd(x3, k, a33);
         }
-        if (t < n) Dots4<V512, TF>(q, ldq, keys, s, lds, n, full, rem, mask, t);
+        if (rem != 0)
+        {
+            var x0 = Vector512.Load(q0 + d); var x1 = Vector512.Load(q1 + d); var x2 = Vector512.Load(q2 + d); var x3 = Vector512.Load(q3 + d);
+            var tailMask = Vector512.Load(mask).AsSingle();
+            var k = Masked<TF>(k0, d, tailMask); a00 = Vector512.FusedMultiplyAdd(x0, k, a00); a01 = Vector512.FusedMultiplyAdd(x1, k, a01); a02 = Vector512.FusedMultiplyAdd(x2, k, a02); a03 = Vector512.FusedMultiplyAdd(x3, k, a03);
+            k = Masked<TF>(k1, d, tailMask); a10 = Vector512.FusedMultiplyAdd(x0, k, a10); a11 = Vector512.FusedMultiplyAdd(x1, k, a11); a12 = Vector512.FusedMultiplyAdd(x2, k, a12); a13 = Vector512.FusedMultiplyAdd(x3, k, a13);
+            k = Masked<TF>(k2, d, tailMask); a20 = Vector512.FusedMultiplyAdd(x0, k, a20); a21 = Vector512.FusedMultiplyAdd(x1, k, a21); a22 = Vector512.FusedMultiplyAdd(x2, k, a22); a23 = Vector512.FusedMultiplyAdd(x3, k, a23);
+            k = Masked<TF>(k3, d, tailMask); a30 = Vector512.FusedMultiplyAdd(x0, k, a30); a31 = Vector512.FusedMultiplyAdd(x1, k, a31); a32 = Vector512.FusedMultiplyAdd(x2, k, a32); a33 = Vector512.FusedMultiplyAdd(x3, k, a33);
+        }
+        // a{j}{r}: token slot j (0, 2, 1, 3 of this group), row r. Step 1, lanes j + j+8: pairs of dots share a vector.
+        var c0 = Halve8(a00, a01); var c1 = Halve8(a02, a03); var c2 = Halve8(a10, a11); var c3 = Halve8(a12, a13);
+        var c4 = Halve8(a20, a21); var c5 = Halve8(a22, a23); var c6 = Halve8(a30, a31); var c7 = Halve8(a32, a33);
+        // Step 2, lanes j + j+4: one dot per 128-bit block, rows 0..3 of one token slot.
+        var d0 = Halve4(c0, c1); var d1 = Halve4(c2, c3); var d2 = Halve4(c4, c5); var d3 = Halve4(c6, c7);
+        // Step 3, lanes j + j+2 (64-bit interleave), then step 4, j + j+1.
+        var e0 = Halve2(d0, d1); var e1 = Halve2(d2, d3);
+        var lo = Avx512F.UnpackLow(e0, e1);
+        var hi = Avx512F.UnpackHigh(e0, e1);
+        var r = Avx512F.UnpackLow(lo.AsDouble(), hi.AsDouble()).AsSingle() + Avx512F.UnpackHigh(lo.AsDouble(), hi.AsDouble()).AsSingle();
+        // Block r now holds row r's logits of tokens t..t+3.
+        r.GetLower().GetLower().Store(s);
+        r.GetLower().GetUpper().Store(s + lds);
+        r.GetUpper().GetLower().Store(s + 2 * lds);
+        r.GetUpper().GetUpper().Store(s + 3 * lds);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -323,23 +305,19 @@ internal static unsafe class AttentionDots
         public float* P, O;
         public int Ldp, Rows, Heads, T0, T1, Ldo, Cols;
         public nint HeadStride, PHead, OHead;
+        public bool Accumulate;
         public WordRows Values;
 
         public readonly void Invoke<TV, TF>() where TV : unmanaged, IVec<TV> where TF : struct, IWordDecoder
         {
-            // Each output element is one FMA chain over the tokens; tiles continue it through memory (a zero start).
-            for (int h = 0; h < Heads; h++)
-                for (int r = 0; r < Rows; r++) new Span<float>(O + h * OHead + (nint)r * Ldo, Cols).Clear();
-            nint span = (Heads - 1) * HeadStride + Cols * 4;
-            bool headMajor = HeadMajor;
-            if (!headMajor) Prefetch(Values, T0, Math.Min(T0 + Tile, T1), Values.Offset, Values.Offset + span);
-            for (int hh = 0; hh < (headMajor ? Heads : 1); hh++)
-            for (int t0 = T0; t0 < T1; t0 += Tile)
+            // Each output element is one FMA chain over the tokens; groups continue it through memory (a zero start).
+            if (!Accumulate)
+                for (int h = 0; h < Heads; h++)
+                    for (int r = 0; r < Rows; r++) new Span<float>(O + h * OHead + (nint)r * Ldo, Cols).Clear();
+            for (int t0 = T0; t0 < T1; t0 += PvGroup)
             {
-                int t1 = Math.Min(t0 + Tile, T1);
-                if (!headMajor) Prefetch(Values, t1, Math.Min(t1 + Tile, T1), Values.Offset, Values.Offset + span);
-                else Prefetch(Values, Math.Min(t0 + PrefetchAhead, T1), Math.Min(t1 + PrefetchAhead, T1), Values.Offset + hh * HeadStride, Values.Offset + hh * HeadStride + Cols * 4);
-                for (int h = headMajor ? hh : 0; h < (headMajor ? hh + 1 : Heads); h++)
+                int t1 = Math.Min(t0 + PvGroup, T1);
+                for (int h = 0; h < Heads; h++)
                 {
                     var v = new WordRows(Values.Rows, Values.Offset + h * HeadStride, Values.Format, Values.Shift);
                     float* p = P + h * PHead, o = O + h * OHead;

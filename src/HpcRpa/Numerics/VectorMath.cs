@@ -175,6 +175,110 @@ public static class VectorMath
         return Reduce(ref row, n, resolved, max: false);
     }
 
+    /// <summary>s[lo, hi) *= scale in place; returns their maximum (−∞ for an empty range). Exact on every path.</summary>
+    public static unsafe float ScaleMax(float* s, int lo, int hi, float scale, SimdPath path = SimdPath.Auto) => SimdPaths.Resolve(path) switch
+    {
+        SimdPath.V512 => ScaleMax<V512>(s + lo, hi - lo, scale),
+        SimdPath.V256 => ScaleMax<V256>(s + lo, hi - lo, scale),
+        SimdPath.V128 => ScaleMax<V128>(s + lo, hi - lo, scale),
+        _ => ScaleMax<S1>(s + lo, hi - lo, scale),
+    };
+
+    private static unsafe float ScaleMax<TV>(float* s, int n, float scale) where TV : unmanaged, IVec<TV>
+    {
+        TV k = TV.Splat(scale), mx = TV.Splat(float.NegativeInfinity);
+        int j = 0;
+        for (; j + TV.Count <= n; j += TV.Count)
+        {
+            TV v = TV.Mul(TV.Load(ref s[j]), k);
+            TV.Store(v, ref s[j]);
+            mx = TV.Max(mx, v);
+        }
+        float m = float.NegativeInfinity;
+        // Max is exact and order-free (IEEE maximum), so the lanes may be combined in any order.
+        float* lanes = stackalloc float[TV.Count];
+        TV.Store(mx, ref *lanes);
+        for (int i = 0; i < TV.Count; i++) m = MathF.Max(m, lanes[i]);
+        for (; j < n; j++) m = MathF.Max(m, s[j] *= scale);
+        return m;
+    }
+
+    /// <summary>
+    /// p[j] = exp(s[j] − m) for j in [lo, hi), 0 for the rest of [0, n), in place; returns Σ p in the canonical
+    /// 16-partial order (element j to partial j mod 16, then halving) — the same sum <see cref="ExpRow"/> gives.
+    /// </summary>
+    public static unsafe float ExpSum(float* s, int n, int lo, int hi, float m, SimdPath path = SimdPath.Auto) => SimdPaths.Resolve(path) switch
+    {
+        SimdPath.V512 => ExpSum<V512>(s, n, lo, hi, m),
+        SimdPath.V256 => ExpSum<V256>(s, n, lo, hi, m),
+        SimdPath.V128 => ExpSum<V128>(s, n, lo, hi, m),
+        _ => ExpSum<S1>(s, n, lo, hi, m),
+    };
+
+    private static unsafe float ExpSum<TV>(float* s, int n, int lo, int hi, float m) where TV : unmanaged, IVec<TV>
+    {
+        int c = TV.Count, per = Partials / c;
+        int full = n / Partials * Partials;
+        float* part = stackalloc float[Partials];
+        TV off = TV.Splat(m), z = TV.Splat(0f);
+        if (per <= 4)
+        {
+            TV a0 = z, a1 = z, a2 = z, a3 = z;
+            for (int j = 0; j < full; j += Partials)
+            {
+                bool whole = j >= lo && j + Partials <= hi;
+                a0 = TV.Add(a0, ExpBlock<TV>(s, j, lo, hi, off, whole));
+                if (per > 1) a1 = TV.Add(a1, ExpBlock<TV>(s, j + c, lo, hi, off, whole));
+                if (per > 2)
+                {
+                    a2 = TV.Add(a2, ExpBlock<TV>(s, j + 2 * c, lo, hi, off, whole));
+                    a3 = TV.Add(a3, ExpBlock<TV>(s, j + 3 * c, lo, hi, off, whole));
+                }
+            }
+            TV.Store(a0, ref part[0]);
+            if (per > 1) TV.Store(a1, ref part[c]);
+            if (per > 2) { TV.Store(a2, ref part[2 * c]); TV.Store(a3, ref part[3 * c]); }
+        }
+        else
+        {
+            for (int i = 0; i < Partials; i++) part[i] = 0f;
+            for (int j = 0; j < full; j++)
+            {
+                float p = j >= lo && j < hi ? ExpV(S1.Splat(s[j] - m)).V : 0f;
+                s[j] = p;
+                part[j % Partials] += p;
+            }
+        }
+        for (int j = full; j < n; j++)
+        {
+            float p = j >= lo && j < hi ? ExpV(S1.Splat(s[j] - m)).V : 0f;
+            s[j] = p;
+            part[j % Partials] += p;
+        }
+        for (int w = Partials / 2; w >= 1; w /= 2)
+            for (int i = 0; i < w; i++) part[i] += part[i + w];
+        return part[0];
+    }
+
+    private static readonly float[] LaneIndex = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+
+    /// <summary>exp(s − m) for the Count elements at j, zero where j + lane is outside [lo, hi); stored back.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe TV ExpBlock<TV>(float* s, int j, int lo, int hi, TV off, bool whole) where TV : unmanaged, IVec<TV>
+    {
+        TV p = ExpV(TV.Sub(TV.Load(ref s[j]), off));
+        if (!whole)
+        {
+            // Lane positions as floats: for non-negative values the bit patterns order as the numbers do.
+            TV at = TV.Add(TV.Load(ref LaneIndex[0]), TV.Splat(j));
+            TV zero = TV.Splat(0f);
+            p = TV.SelectWhereBitsAtLeast(at, BitConverter.SingleToUInt32Bits(hi), zero, p);
+            p = TV.SelectWhereBitsAtLeast(at, BitConverter.SingleToUInt32Bits(lo), p, zero);
+        }
+        TV.Store(p, ref s[j]);
+        return p;
+    }
+
     /// <summary>x[r, c] *= rowScale[r].</summary>
     public static void ScaleRows(Span<float> x, int rows, int cols, int ld, ReadOnlySpan<float> rowScale, SimdPath path = SimdPath.Auto)
     {

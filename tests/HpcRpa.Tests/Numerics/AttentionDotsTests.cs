@@ -146,8 +146,8 @@ public unsafe class AttentionDotsTests
         fixed (float* pq = q, p0 = s0, p1 = s1)
         {
             var keys = new WordRows(k.Rows, 0, f, j * bits);
-            AttentionDots.QkDots(pq, ldq, 0, rows, 1, 0, dim, keys, p0, lds, 0, n, SimdPath.Scalar);
-            AttentionDots.QkDots(pq, ldq, 0, rows, 1, 0, dim, keys, p1, lds, 0, n, path);
+            AttentionDots.QkDots(pq, ldq, 0, rows, 1, 0, dim, keys, p0, lds, 0, n, path: SimdPath.Scalar);
+            AttentionDots.QkDots(pq, ldq, 0, rows, 1, 0, dim, keys, p1, lds, 0, n, path: path);
         }
         Assert.Equal(s0, s1);
         for (int r = 0; r < rows; r++)
@@ -172,8 +172,8 @@ public unsafe class AttentionDotsTests
         fixed (float* pp = p, p0 = o0, p1 = o1)
         {
             var values = new WordRows(v.Rows, 0, f, 0);
-            AttentionDots.PvRows(pp, ldp, 0, rows, 1, 0, values, t0, t1, p0, ldo, 0, cols, SimdPath.Scalar);
-            AttentionDots.PvRows(pp, ldp, 0, rows, 1, 0, values, t0, t1, p1, ldo, 0, cols, path);
+            AttentionDots.PvRows(pp, ldp, 0, rows, 1, 0, values, t0, t1, p0, ldo, 0, cols, path: SimdPath.Scalar);
+            AttentionDots.PvRows(pp, ldp, 0, rows, 1, 0, values, t0, t1, p1, ldo, 0, cols, path: path);
         }
         _ = bits;
         Assert.Equal(o0, o1);
@@ -212,7 +212,7 @@ public unsafe class AttentionDotsTests
             var s = new float[1];
             fixed (float* ps = s)
             {
-                AttentionDots.QkDots(pq, dim, 0, 1, 1, 0, dim, new WordRows(&row, 0, WordFormat.F32, 0), ps, 1, 0, 1, SimdPaths.Best);
+                AttentionDots.QkDots(pq, dim, 0, 1, 1, 0, dim, new WordRows(&row, 0, WordFormat.F32, 0), ps, 1, 0, 1, path: SimdPaths.Best);
             }
             Assert.Equal(1.5f, s[0]); // left to right: ((1e8 + 1) + ... − 1e8) loses the 1 and gives 0.5
         }
@@ -235,12 +235,14 @@ public unsafe class AttentionDotsTests
         fixed (float* pq = q, ps0 = s0, ps1 = s1, pp = p, po0 = o0, po1 = o1)
         {
             nint stride = headLanes * 4;
-            AttentionDots.QkDots(pq, ldq, rows * ldq, rows, heads, stride, dim, new WordRows(kv.Rows, 0, WordFormat.Bf16, 0), ps0, lds, rows * lds, n, path);
-            AttentionDots.PvRows(pp, lds, rows * lds, rows, heads, stride, new WordRows(kv.Rows, 0, WordFormat.Bf16, 16), 2, n, po0, ldo, rows * ldo, 80, path);
+            AttentionDots.QkDots(pq, ldq, rows * ldq, rows, heads, stride, dim, new WordRows(kv.Rows, 0, WordFormat.Bf16, 0), ps0, lds, rows * lds, n, path: path);
+            AttentionDots.PvRows(pp, lds, rows * lds, rows, heads, stride, new WordRows(kv.Rows, 0, WordFormat.Bf16, 16), 2, n, po0, ldo, rows * ldo, 80, path: path);
             for (int h = 0; h < heads; h++)
             {
-                AttentionDots.QkDots(pq + h * rows * ldq, ldq, 0, rows, 1, 0, dim, new WordRows(kv.Rows, h * stride, WordFormat.Bf16, 0), ps1 + h * rows * lds, lds, 0, n, path);
-                AttentionDots.PvRows(pp + h * rows * lds, lds, 0, rows, 1, 0, new WordRows(kv.Rows, h * stride, WordFormat.Bf16, 16), 2, n, po1 + h * rows * ldo, ldo, 0, 80, path);
+                AttentionDots.QkDots(pq + h * rows * ldq, ldq, 0, rows, 1, 0, dim, new WordRows(kv.Rows, h * stride, WordFormat.Bf16, 0), ps1 + h * rows * lds, lds, 0, n, path: path);
+                AttentionDots.PvRows(pp + h * rows * lds, lds, 0, rows, 1, 0, new WordRows(kv.Rows, h * stride, WordFormat.Bf16, 16), 2, 20, po1 + h * rows * ldo, ldo, 0, 80, path: path);
+                // The same chains continued over the rest of the tokens: accumulate picks up where o left off.
+                AttentionDots.PvRows(pp + h * rows * lds, lds, 0, rows, 1, 0, new WordRows(kv.Rows, h * stride, WordFormat.Bf16, 16), 20, n, po1 + h * rows * ldo, ldo, 0, 80, accumulate: true, path: path);
             }
         }
         Assert.Equal(s1, s0);

@@ -59,6 +59,42 @@ public class SimdPathTests
         Assert.Equal(c0, c1);
     }
 
+    /// <summary>The fused row steps of the flash step: every path gives the scalar bits, and ExpSum is ExpRow's sum and values.</summary>
+    [Theory]
+    [InlineData(37, 0, 37)]
+    [InlineData(128, 0, 128)]
+    [InlineData(130, 5, 97)]
+    [InlineData(16, 3, 3)]
+    [InlineData(200, 17, 200)]
+    public unsafe void RowStepsAreBitIdenticalAndAgree(int n, int lo, int hi)
+    {
+        var x = Random(n, 51, -8, 8);
+        float[] Scaled(SimdPath p, out float max)
+        {
+            var a = (float[])x.Clone();
+            fixed (float* pa = a) max = VectorMath.ScaleMax(pa, lo, hi, 0.37f, p);
+            return a;
+        }
+        var s0 = Scaled(SimdPath.Scalar, out float m0);
+        Assert.Equal(hi > lo ? s0[lo..hi].Max() : float.NegativeInfinity, m0);
+        for (int j = lo; j < hi; j++) Assert.Equal(x[j] * 0.37f, s0[j]);
+        foreach (var path in SimdPaths.Available)
+        {
+            Assert.Equal(s0, Scaled(path, out float m1));
+            Assert.Equal(m0, m1);
+            var a = (float[])s0.Clone();
+            var b = (float[])s0.Clone();
+            float sa, sb;
+            fixed (float* pa = a, pb = b)
+            {
+                sa = VectorMath.ExpSum(pa, n, lo, hi, 1.5f, path);
+                sb = VectorMath.ExpRow(pb, n, lo, hi, 1.5f, 0f, SimdPath.Scalar);
+            }
+            Assert.Equal(b, a);
+            Assert.Equal(sb, sa);
+        }
+    }
+
     /// <summary>Blocked sums are exactly: a fresh FMA chain per block of 32 terms, the blocks' sums added left to right.</summary>
     [Fact]
     public void BlockedAccumulationFollowsItsDefinition()

@@ -94,36 +94,110 @@ internal sealed unsafe partial class RpaKernel
     /// <summary>One chunk of one q sub-block: its tokens, rows per head, KV tokens and positions.</summary>
     private readonly record struct Step(int Tokens, int QOffset, int Rows, int N, int KvBase, int FirstQPos);
 
-    /// <summary>Decode-like: every head's few rows against the chunk's packed words, heads of a tile of tokens together.</summary>
+    /// <summary>
+    /// Tokens of a chunk that a decode-like step reads at once: every head's logits and p·V for a tile while it sits
+    /// in the host's L2 (about 512 KiB of token rows), so the host reads the chunk from memory once. The step is
+    /// flash attention within the chunk: a running max over the tiles, p·V and the sum rescaled when it grows,
+    /// then brought to the chunk's m_new — the same values as one exp(s − m_new) over the chunk, to f32 rounding.
+    /// </summary>
+    private int DotTile => Math.Clamp((int)(512 * 1024 / _L.TokenBytes) / 16 * 16, 16, 256);
+
+    /// <summary>Decode-like: every head's few rows against the chunk's packed words, tile by tile, all heads of a tile together.</summary>
     private void DotStep(in Step st, nint* tokens, int qSlot)
     {
         var scratch = RpaScratch.ForThisThread;
-        int rows = st.Rows, n = st.N, hkv = _L.Hkv, groups = HeadGroups;
-        nint qHead = (nint)rows * _dPad, sHead = (nint)rows * n;
+        int rows = st.Rows, n = st.N, hkv = _L.Hkv, groups = HeadGroups, all = hkv * rows;
+        int tile = Math.Min(DotTile, n);
+        nint qHead = (nint)rows * _dPad, sHead = (nint)rows * tile;
         float* qf = (float*)scratch.Get(RpaScratch.Q, hkv * qHead * 4);
         float* sf = (float*)scratch.Get(RpaScratch.Logits, hkv * sHead * 4);
         float* pv = (float*)scratch.Get(RpaScratch.Pv, hkv * qHead * 4);
-        int* lo = (int*)scratch.Get(RpaScratch.Lo, hkv * rows * 4);
-        int* hi = (int*)scratch.Get(RpaScratch.Hi, hkv * rows * 4);
-        float* mNew = (float*)scratch.Get(RpaScratch.MNew, hkv * rows * 4);
-        float* sum = (float*)scratch.Get(RpaScratch.Sum, hkv * rows * 4);
+        int* lo = (int*)scratch.Get(RpaScratch.Lo, all * 4);
+        int* hi = (int*)scratch.Get(RpaScratch.Hi, all * 4);
+        float* mt = (float*)scratch.Get(RpaScratch.MNew, all * 4);
+        float* sum = (float*)scratch.Get(RpaScratch.Sum, all * 4);
         for (int h = 0; h < hkv; h++) WidenQ(qSlot, h, st, qf + h * qHead);
-        for (int g = 0; g < groups; g++)
-            AttentionDots.QkDots(qf + g * qHead, _dPad, groups * qHead, rows, GroupSize(g), GroupStride, _L.D, Keys(tokens, g),
-                sf + g * sHead, n, groups * sHead, n);
-        int uLo = n, uHi = 0;
+        new Span<float>(pv, (int)(hkv * qHead)).Clear();
+        for (int i = 0; i < all; i++)
+        {
+            (lo[i], hi[i]) = Visible(st, i % rows);
+            mt[i] = float.NegativeInfinity;
+            sum[i] = 0f;
+        }
+        for (int u0 = 0; u0 < n; u0 += tile)
+        {
+            int un = Math.Min(tile, n - u0);
+            for (int g = 0; g < groups; g++)
+                AttentionDots.QkDots(qf + g * qHead, _dPad, groups * qHead, rows, GroupSize(g), GroupStride, _L.D, Keys(tokens + u0, g),
+                    sf + g * sHead, tile, groups * sHead, un);
+            int uLo = un, uHi = 0;
+            for (int i = 0; i < all; i++)
+            {
+                float* srow = sf + (nint)i * tile;
+                int vlo = Math.Clamp(lo[i] - u0, 0, un), vhi = Math.Clamp(hi[i] - u0, 0, un);
+                if (vhi <= vlo) { new Span<float>(srow, un).Clear(); continue; }
+                float tmax = ScaleCapMax(srow, vlo, vhi);
+                if (tmax > mt[i])
+                {
+                    // The running max grew: what was summed against the old one shrinks by exp(old − new) (0 at the start).
+                    float f = VectorMath.Exp(mt[i] - tmax);
+                    TensorPrimitives.Multiply(new ReadOnlySpan<float>(pv + (nint)i * _dPad, _L.D), f, new Span<float>(pv + (nint)i * _dPad, _L.D));
+                    sum[i] *= f;
+                    mt[i] = tmax;
+                }
+                sum[i] += VectorMath.ExpSum(srow, un, vlo, vhi, mt[i]);
+                uLo = Math.Min(uLo, vlo);
+                uHi = Math.Max(uHi, vhi);
+            }
+            if (uHi > uLo)
+                for (int g = 0; g < groups; g++)
+                    AttentionDots.PvRows(sf + g * sHead, tile, groups * sHead, rows, GroupSize(g), GroupStride, Values(tokens + u0, g), uLo, uHi,
+                        pv + g * qHead, _dPad, groups * qHead, _dPad, accumulate: true);
+        }
         for (int h = 0; h < hkv; h++)
             for (int r = 0; r < rows; r++)
             {
                 int i = h * rows + r;
-                Probabilities(st, h, r, sf + h * sHead + (nint)r * n, ref lo[i], ref hi[i], out mNew[i], out sum[i]);
-                if (hi[i] > lo[i]) { uLo = Math.Min(uLo, lo[i]); uHi = Math.Max(uHi, hi[i]); }
+                float* pvRow = pv + (nint)i * _dPad;
+                float mOld = ((float*)_m.Root.Buffer!.Data)[StateIndex(st, h, r) * 128];
+                if (float.IsNegativeInfinity(mt[i]))
+                {
+                    // No visible key in the chunk: every logit is the mask value.
+                    float mAll = Math.Max(mOld, Round(_maskValue));
+                    float outside = VectorMath.Exp(_maskValue - mAll);
+                    if (outside == 0f) Accumulate(st, h, r, pvRow, mAll, 0f);
+                    else MaskedChunk(st, tokens, h, r, pvRow, mAll, outside);
+                    continue;
+                }
+                float mNew = Math.Max(mOld, Round(mt[i]));
+                float f = VectorMath.Exp(mt[i] - mNew);
+                if (f != 1f) TensorPrimitives.Multiply(new ReadOnlySpan<float>(pvRow, _L.D), f, new Span<float>(pvRow, _L.D));
+                Accumulate(st, h, r, pvRow, mNew, sum[i] * f);
             }
-        for (int g = 0; g < groups; g++)
-            AttentionDots.PvRows(sf + g * sHead, n, groups * sHead, rows, GroupSize(g), GroupStride, Values(tokens, g), uLo, uHi,
-                pv + g * qHead, _dPad, groups * qHead, _dPad);
-        for (int h = 0; h < hkv; h++)
-            for (int r = 0; r < rows; r++) Accumulate(st, h, r, pv + h * qHead + (nint)r * _dPad, mNew[h * rows + r], sum[h * rows + r]);
+    }
+
+    /// <summary>logits[lo, hi) of one row scaled (and soft-capped) in place; their max.</summary>
+    private float ScaleCapMax(float* srow, int lo, int hi)
+    {
+        if (!_hasCap) return VectorMath.ScaleMax(srow, lo, hi, _scale);
+        var visible = new Span<float>(srow + lo, hi - lo);
+        TensorPrimitives.Multiply(visible, _scale, visible);
+        if (_hasCap)
+            for (int j = 0; j < visible.Length; j++) visible[j] = _cap * MathF.Tanh(visible[j] / _cap);
+        return TensorPrimitives.Max(visible);
+    }
+
+    /// <summary>
+    /// A row that sees no key in this chunk and none before it (m_new = finfo.min): every masked logit weighs
+    /// exp(min − min) = 1, as on the TPU, so p·V is the plain sum of the chunk's values (wiped by alpha = 0 later).
+    /// </summary>
+    private void MaskedChunk(in Step st, nint* tokens, int h, int r, float* pvRow, float mNew, float outside)
+    {
+        float* p = (float*)RpaScratch.ForThisThread.Get(RpaScratch.KPanel, (long)st.N * 4);
+        new Span<float>(p, st.N).Fill(outside);
+        float sum = VectorMath.ExpRow(p, st.N, 0, 0, 0f, outside);
+        AttentionDots.PvRows(p, st.N, 0, 1, 1, 0, Values(tokens, h), 0, st.N, pvRow, _dPad, 0, _dPad);
+        Accumulate(st, h, r, pvRow, mNew, sum);
     }
 
     /// <summary>Prefill-like: one head's many rows; its K and V widened once into panels, then matrix products.</summary>
@@ -186,19 +260,11 @@ internal sealed unsafe partial class RpaKernel
     {
         (lo, hi) = Visible(st, r);
         int sIdx = StateIndex(st, h, r);
-        var visible = new Span<float>(srow + lo, hi - lo);
-        float max = _maskValue;
-        if (visible.Length > 0)
-        {
-            TensorPrimitives.Multiply(visible, _scale, visible);
-            if (_hasCap)
-                for (int j = 0; j < visible.Length; j++) visible[j] = _cap * MathF.Tanh(visible[j] / _cap);
-            max = TensorPrimitives.Max(visible);
-        }
+        float max = hi > lo ? ScaleCapMax(srow, lo, hi) : _maskValue;
         float* m = (float*)_m.Root.Buffer!.Data;
         mNew = Math.Max(m[sIdx * 128], Round(max));
         float outside = VectorMath.Exp(_maskValue - mNew);
-        sum = VectorMath.ExpRow(srow, st.N, lo, hi, mNew, outside);
+        sum = outside == 0f ? VectorMath.ExpSum(srow, st.N, lo, hi, mNew) : VectorMath.ExpRow(srow, st.N, lo, hi, mNew, outside);
         if (outside != 0f) { lo = 0; hi = st.N; }
     }
 

@@ -80,6 +80,7 @@ internal sealed unsafe partial class RpaKernel
             for (int s = 0; s < 2; s++)
                 _sem[r, s] = pl.Semaphore($"{ScopeName}.sem[{rows[r]}][{s}]");
         _pendingUpdate[0] = _pendingUpdate[1] = (-1, -1, 0, 0);
+        Plan();
         if (pl.Functional) InitFunctional();
     }
 
@@ -107,49 +108,73 @@ internal sealed unsafe partial class RpaKernel
     private readonly record struct QBlock(int Seq, int B);
     private readonly record struct Visit(int Seq, int B, int Kb, int QIndex);
 
-    private (List<QBlock> QBlocks, List<Visit> Visits) Plan()
+    private readonly List<QBlock> _qblocks = [];
+    private readonly List<Visit> _visits = [];
+    // _firstVisit[qi]: index of q block qi's first visit; _firstVisit[count] = number of visits.
+    private readonly List<int> _firstVisit = [];
+
+    /// <summary>The call's iteration order: q blocks of the range's sequences, each with the KV blocks it visits.</summary>
+    private void Plan()
     {
-        var qb = new List<QBlock>();
-        var visits = new List<Visit>();
         for (int s = _seqStart; s < _seqEnd; s++)
         {
             int n = NumBq(s);
             for (int b = 0; b < n; b++)
             {
-                qb.Add(new QBlock(s, b));
+                _firstVisit.Add(_visits.Count);
+                _qblocks.Add(new QBlock(s, b));
                 int end = EndBkv(s, b);
-                for (int kb = StartBkv(s, b); kb < end; kb++) visits.Add(new Visit(s, b, kb, qb.Count - 1));
+                for (int kb = StartBkv(s, b); kb < end; kb++) _visits.Add(new Visit(s, b, kb, _qblocks.Count - 1));
             }
         }
-        return (qb, visits);
+        _firstVisit.Add(_visits.Count);
+    }
+
+    /// <summary>Q blocks of this call (the unit the host spreads over threads when it computes values).</summary>
+    public int QBlockCount => _qblocks.Count;
+
+    /// <summary>Host work of q block <paramref name="qi"/>, in query-token × KV-token pairs (for balancing threads).</summary>
+    public long QBlockWork(int qi)
+    {
+        var q = _qblocks[qi];
+        return (long)Math.Max(1, QRows(q).Size) * (_firstVisit[qi + 1] - _firstVisit[qi]) * _b.Bkv;
     }
 
     // ---------------------------------------------------------------- the kernel body
 
-    public void Run()
+    /// <summary>The whole call: every q block, the pipeline carried across sequences.</summary>
+    public void Run() => Run(0, _qblocks.Count);
+
+    /// <summary>
+    /// q blocks [qiStart, qiEnd) with their own prologue and epilogue. The whole range is the kernel; a part is what
+    /// one host thread computes values for (each q block's values depend on its own data only).
+    /// </summary>
+    public void Run(int qiStart, int qiEnd)
     {
-        var (qblocks, visits) = Plan();
-        if (visits.Count == 0) return;
+        var qblocks = _qblocks;
+        var visits = _visits;
+        int vStart = _firstVisit[qiStart], vEnd = _firstVisit[qiEnd];
+        if (vEnd == vStart) return;
         var tl = _pl.Timeline;
         long scopeStart = tl.Now;
         int qSlot = 0, kvSlot = 0, oSlot = 0;
-        // Prologue: q block 0 and the first KV block of the first sequence.
-        StartQFetch(qblocks[0], qSlot);
-        StartKvFetch(visits[0], kvSlot);
+        // Prologue: the first q block and the first KV block of its sequence.
+        StartQFetch(qblocks[qiStart], qSlot);
+        StartKvFetch(visits[vStart], kvSlot);
 
-        int vi = 0;
-        for (int qi = 0; qi < qblocks.Count; qi++)
+        int vi = vStart;
+        for (int qi = qiStart; qi < qiEnd; qi++)
         {
             var q = qblocks[qi];
             ResetState(q);
-            if (qi + 1 < qblocks.Count) StartQFetch(qblocks[qi + 1], 1 - qSlot);
+            if (qi + 1 < qiEnd) StartQFetch(qblocks[qi + 1], 1 - qSlot);
             bool lastQBlockOfSeq = q.B == NumBq(q.Seq) - 1;
             if (lastQBlockOfSeq && _o.UpdateKvCache) WriteSkippedNewTokens(q);
             bool first = true;
-            while (vi < visits.Count && visits[vi].QIndex == qi)
+            while (vi < vEnd && visits[vi].QIndex == qi)
             {
                 var v = visits[vi];
-                if (vi + 1 < visits.Count)
+                if (vi + 1 < vEnd)
                 {
                     int next = 1 - kvSlot;
                     WaitCacheWrite(next);

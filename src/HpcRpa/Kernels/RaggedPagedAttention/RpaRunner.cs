@@ -13,6 +13,28 @@ public sealed record RpaCaseRun(RpaCase Case, string Scope, RpaBlockSizes Blocks
 public sealed record RpaResult(byte[]? Output, RunReport Report, IReadOnlyList<RpaCaseRun> Cases, Timeline.Timeline Timeline);
 
 /// <summary>
+/// How the host computes a functional run's values. Nothing here changes a value or a cycle: outputs, caches and
+/// reports are bit-identical across every setting (tested).
+/// </summary>
+public sealed record RpaHostOptions
+{
+    /// <summary>
+    /// Threads computing values; 0 (the default) takes one per core. With one, each op computes its values as it is
+    /// charged, in one pass. With more, the run is a timing pass — the cycle model exactly as a timing-only run —
+    /// and value passes over the q blocks spread across the threads (each q block's values depend on its own data
+    /// only, and validation has ruled out the cache hazards that would make the order matter).
+    /// </summary>
+    public int Threads { get; init; }
+
+    /// <summary>Functional DMAs into the KV slots bind rows to their pages instead of copying (<see cref="RowBindings"/>); off = eager copies.</summary>
+    public bool CopyElision { get; init; } = true;
+
+    public static RpaHostOptions Default { get; } = new();
+
+    public int ResolvedThreads => Threads > 0 ? Threads : Environment.ProcessorCount;
+}
+
+/// <summary>
 /// ragged_paged_attention(...) on the core model: validates everything, lays the inputs out as the wrapper
 /// does (q re-layout, K/V merge), runs the decode, prefill and mixed calls back to back, and lays the output
 /// back out. The KV cache is the caller's array, pinned and updated in place (zero-copy), and untouched if
@@ -20,37 +42,33 @@ public sealed record RpaResult(byte[]? Output, RunReport Report, IReadOnlyList<R
 /// </summary>
 public static unsafe class RpaRunner
 {
-    public static RpaResult Run(ChipSpec chip, RpaProblem p, RpaOptions o, ExecutionMode mode = ExecutionMode.Functional, bool trace = false)
+    private static readonly RpaCase[] Cases = [RpaCase.Decode, RpaCase.Prefill, RpaCase.Mixed];
+
+    public static RpaResult Run(ChipSpec chip, RpaProblem p, RpaOptions o, ExecutionMode mode = ExecutionMode.Functional, bool trace = false,
+        RpaHostOptions? host = null)
     {
+        host ??= RpaHostOptions.Default;
         bool functional = mode == ExecutionMode.Functional;
         RpaValidation.Validate(p, o, chip, functional);
-        var L = p.Layout;
-        using var pl = new KernelContext(chip, mode, trace, o.VmemLimitBytes);
+        bool split = functional && host.ResolvedThreads > 1;
+        // The timing pass: the only pass of a timing-only run or of a one-thread functional run (which computes
+        // values as it goes); beside value passes otherwise.
+        using var pl = new KernelContext(chip, split ? ExecutionMode.TimingOnly : mode, trace, o.VmemLimitBytes) { CopyElision = host.CopyElision };
         fixed (byte* cachePtr = p.KvCache)
         {
             using var cacheBuf = NativeBuffer.Wrap((nint)cachePtr, p.KvCache.LongLength);
-            int T = p.MaxNumTokens;
-            var qHbm = pl.Hbm.Allocate("q", L.QDType, L.Hkv, T, L.Gp, L.D128);
-            var outHbm = pl.Hbm.Allocate("o", L.QDType, L.Hkv, T, L.Gp, L.D128);
-            var newKv = pl.Hbm.Allocate("new_kv", DType.Int32, T, L.Rows, L.D128);
-            var cacheShape = new[] { p.NumPages, p.PageSize, L.Rows, L.D128 };
-            var cache = functional
-                ? pl.Hbm.Wrap("kv_cache", DType.Int32, cacheShape, cacheBuf)
-                : pl.Hbm.Allocate("kv_cache", DType.Int32, cacheShape);
-            if (functional)
-            {
-                RpaInputLayout.PrepareQueries(p, o, qHbm);
-                qHbm.Span<byte>().CopyTo(outHbm.Span<byte>()); // the output aliases q: untouched rows keep it
-                if (o.UpdateKvCache) RpaInputLayout.MergeKv(p, newKv);
-            }
+            using var values = functional ? new MemoryPool(MemorySpace.Hbm, long.MaxValue, holdsValues: true) : null;
+            var hbm = split ? HbmArrays.Allocate(pl.Hbm, p, null) : HbmArrays.Allocate(pl.Hbm, p, functional ? cacheBuf : null);
+            var valueHbm = split ? HbmArrays.Allocate(values!, p, cacheBuf) : hbm;
+            if (functional) valueHbm.Prepare(p, o);
 
             var cases = new List<RpaCaseRun>();
-            foreach (var c in new[] { RpaCase.Decode, RpaCase.Prefill, RpaCase.Mixed })
+            foreach (var c in Cases)
             {
                 if (!p.HasSequences(c)) continue;
-                var blocks = o.Blocks(c) ?? RpaBlockSizes.Default(c, chip, p.QDType, p.KvDType, p.NumQHeads, p.NumKvHeads, p.HeadDim, p.PageSize, p.MaxNumTokens, p.PagesPerSeq);
+                var blocks = BlocksOf(c, chip, p, o);
                 var before = pl.Timeline.Snapshot();
-                var k = new RpaKernel(pl, p, o, c, blocks, qHbm, newKv, cache, outHbm);
+                var k = new RpaKernel(pl, p, o, c, blocks, hbm.Q, hbm.NewKv, hbm.Cache, hbm.Out);
                 try
                 {
                     k.Run();
@@ -63,9 +81,85 @@ public static unsafe class RpaRunner
                 var caseReport = RunReport.Between(pl.Timeline, before, pl.Timeline.Snapshot(), k.ScopeName, !functional);
                 cases.Add(new RpaCaseRun(c, k.ScopeName, blocks, s0, s1, caseReport));
             }
+            if (split) ValuePasses(chip, p, o, host, valueHbm);
             var report = pl.Finish("ragged_paged_attention " + string.Join(" + ", cases.Select(x => x.Scope)));
-            byte[]? output = functional ? RpaInputLayout.PrepareOutputs(p, outHbm) : null;
+            if (split) report = report with { Mode = "functional" };
+            byte[]? output = functional ? RpaInputLayout.PrepareOutputs(p, valueHbm.Out) : null;
             return new RpaResult(output, report, cases, pl.Timeline);
         }
+    }
+
+    private static RpaBlockSizes BlocksOf(RpaCase c, ChipSpec chip, RpaProblem p, RpaOptions o) =>
+        o.Blocks(c) ?? RpaBlockSizes.Default(c, chip, p.QDType, p.KvDType, p.NumQHeads, p.NumKvHeads, p.HeadDim, p.PageSize, p.MaxNumTokens, p.PagesPerSeq);
+
+    /// <summary>The kernel's HBM operands: q and the output in kernel layout, the merged new tokens, the cache.</summary>
+    private sealed record HbmArrays(Ref Q, Ref Out, Ref NewKv, Ref Cache)
+    {
+        public static HbmArrays Allocate(MemoryPool pool, RpaProblem p, NativeBuffer? cache)
+        {
+            var L = p.Layout;
+            int T = p.MaxNumTokens;
+            var cacheShape = new[] { p.NumPages, p.PageSize, L.Rows, L.D128 };
+            return new HbmArrays(
+                pool.Allocate("q", L.QDType, L.Hkv, T, L.Gp, L.D128),
+                pool.Allocate("o", L.QDType, L.Hkv, T, L.Gp, L.D128),
+                pool.Allocate("new_kv", DType.Int32, T, L.Rows, L.D128),
+                cache is not null ? pool.Wrap("kv_cache", DType.Int32, cacheShape, cache) : pool.Allocate("kv_cache", DType.Int32, cacheShape));
+        }
+
+        /// <summary>The wrapper's layout steps; the output starts as q (it aliases q: rows no q block writes keep it).</summary>
+        public void Prepare(RpaProblem p, RpaOptions o)
+        {
+            RpaInputLayout.PrepareQueries(p, o, Q);
+            Q.Span<byte>().CopyTo(Out.Span<byte>());
+            if (o.UpdateKvCache) RpaInputLayout.MergeKv(p, NewKv);
+        }
+    }
+
+    /// <summary>
+    /// The values of every q block of every call, spread over host threads: each thread runs the same kernels on its
+    /// own core context (VMEM scratch, semaphores; its cycles are not the run's) for the q blocks it takes, largest
+    /// first, from one shared list.
+    /// </summary>
+    private static void ValuePasses(ChipSpec chip, RpaProblem p, RpaOptions o, RpaHostOptions host, HbmArrays hbm)
+    {
+        var work = new List<(int Case, int QBlock, long Work)>();
+        var planner = new KernelContext(chip, ExecutionMode.TimingOnly, false, o.VmemLimitBytes);
+        try
+        {
+            for (int c = 0; c < Cases.Length; c++)
+            {
+                if (!p.HasSequences(Cases[c])) continue;
+                var k = new RpaKernel(planner, p, o, Cases[c], BlocksOf(Cases[c], chip, p, o), hbm.Q, hbm.NewKv, hbm.Cache, hbm.Out);
+                for (int qi = 0; qi < k.QBlockCount; qi++) work.Add((c, qi, k.QBlockWork(qi)));
+                k.Free();
+            }
+        }
+        finally
+        {
+            planner.Dispose();
+        }
+        work.Sort((a, b) => b.Work != a.Work ? b.Work.CompareTo(a.Work) : (a.Case, a.QBlock).CompareTo((b.Case, b.QBlock)));
+        int next = -1;
+        if (work.Count == 0) return;
+        int threads = Math.Min(host.ResolvedThreads, work.Count);
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ =>
+        {
+            using var ctx = new KernelContext(chip, ExecutionMode.Functional, false, o.VmemLimitBytes) { CopyElision = host.CopyElision };
+            var kernels = new RpaKernel?[Cases.Length];
+            try
+            {
+                for (int i = Interlocked.Increment(ref next); i < work.Count; i = Interlocked.Increment(ref next))
+                {
+                    var (c, qi, _) = work[i];
+                    var k = kernels[c] ??= new RpaKernel(ctx, p, o, Cases[c], BlocksOf(Cases[c], chip, p, o), hbm.Q, hbm.NewKv, hbm.Cache, hbm.Out);
+                    k.Run(qi, qi + 1);
+                }
+            }
+            finally
+            {
+                foreach (var k in kernels) k?.Free();
+            }
+        });
     }
 }
