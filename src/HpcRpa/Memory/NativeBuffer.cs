@@ -11,16 +11,21 @@ public sealed unsafe class NativeBuffer : IDisposable
     public const int Alignment = 64;
 
     private byte* _ptr;
+    private readonly void* _block; // what was allocated (the aligned pointer lies inside it)
     private readonly bool _owned;
 
     public long Length { get; }
 
-    public NativeBuffer(long bytes, bool zero = true)
+    /// <summary>
+    /// Zeroed memory, zeroed lazily: large blocks come from the allocator as fresh pages the OS zeroes on first
+    /// touch, so a VMEM block that copy elision never writes costs no time and no resident memory.
+    /// </summary>
+    public NativeBuffer(long bytes)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(bytes);
         Length = bytes;
-        _ptr = (byte*)NativeMemory.AlignedAlloc((nuint)Math.Max(bytes, 1), Alignment);
-        if (zero) NativeMemory.Clear(_ptr, (nuint)bytes);
+        _block = NativeMemory.AllocZeroed((nuint)(Math.Max(bytes, 1) + Alignment));
+        _ptr = (byte*)(((nint)_block + Alignment - 1) & ~(nint)(Alignment - 1));
         _owned = true;
     }
 
@@ -58,7 +63,7 @@ public sealed unsafe class NativeBuffer : IDisposable
 
     public void Dispose()
     {
-        if (_owned && _ptr != null) NativeMemory.AlignedFree(_ptr);
+        if (_owned && _ptr != null) NativeMemory.Free(_block);
         _ptr = null;
     }
 }

@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace HpcRpa.Numerics;
 
@@ -16,7 +18,10 @@ namespace HpcRpa.Numerics;
 /// </summary>
 internal static unsafe class AttentionTile
 {
-    /// <summary>kt[x·ldk + t] = K_t[x] for x &lt; dim, t &lt; n: the keys of a chunk transposed, so logits vectorise over tokens.</summary>
+    /// <summary>
+    /// kt[x·ldk + t] = K_t[x] for x &lt; dim, t &lt; n: the keys of a chunk transposed, so logits vectorise over tokens.
+    /// Rows [dim, ⌈dim/16⌉·16) may be written too (kt must hold them); nothing reads them.
+    /// </summary>
     public static void PackTransposed(in WordRows keys, int n, int dim, float* kt, int ldk, SimdPath path = SimdPath.Auto)
     {
         var op = new PackOp { Rows = keys, N = n, Dim = dim, Dst = kt, Ld = ldk, Transposed = true };
@@ -42,7 +47,19 @@ internal static unsafe class AttentionTile
             int c = TV.Count;
             int dPad = (Dim + 15) & ~15;
             float* tmp = stackalloc float[dPad];
-            for (int t = 0; t < N; t++)
+            int t = 0;
+            if (Transposed && typeof(TV) == typeof(V512) && Avx512F.IsSupported)
+            {
+                var block = stackalloc Vector512<float>[16];
+                for (; t + 16 <= N; t += 16)
+                    for (int x = 0; x < dPad; x += 16)
+                    {
+                        for (int i = 0; i < 16; i++) block[i] = TF.Decode(V512.LoadBits(ref Rows.Row(t + i)[x])).V;
+                        Transpose16(block);
+                        for (int i = 0; i < 16; i++) block[i].Store(Dst + (nint)(x + i) * Ld + t);
+                    }
+            }
+            for (; t < N; t++)
             {
                 uint* w = Rows.Row(t);
                 float* row = Transposed ? tmp : Dst + (nint)t * Ld;
@@ -51,6 +68,41 @@ internal static unsafe class AttentionTile
                 if (Transposed)
                     for (int x = 0; x < Dim; x++) Dst[(nint)x * Ld + t] = tmp[x];
             }
+        }
+    }
+
+    /// <summary>
+    /// Transposes 16 rows of 16 floats in registers: unpack 32-bit, then 64-bit pairs within 128-bit lanes, then
+    /// two rounds of 128-bit lane shuffles. Element j of row i ends up as element i of row j.
+    /// </summary>
+    private static void Transpose16(Vector512<float>* r)
+    {
+        var t = stackalloc Vector512<float>[16];
+        for (int i = 0; i < 8; i++)
+        {
+            t[2 * i] = Avx512F.UnpackLow(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = Avx512F.UnpackHigh(r[2 * i], r[2 * i + 1]);
+        }
+        // u[4q + j]: per 128-bit lane k, element 4k + j of rows 4q .. 4q+3.
+        var u = stackalloc Vector512<float>[16];
+        for (int q = 0; q < 4; q++)
+        {
+            var a = t[4 * q]; var b = t[4 * q + 1]; var c = t[4 * q + 2]; var d = t[4 * q + 3];
+            u[4 * q] = Avx512F.UnpackLow(a.AsDouble(), c.AsDouble()).AsSingle();
+            u[4 * q + 1] = Avx512F.UnpackHigh(a.AsDouble(), c.AsDouble()).AsSingle();
+            u[4 * q + 2] = Avx512F.UnpackLow(b.AsDouble(), d.AsDouble()).AsSingle();
+            u[4 * q + 3] = Avx512F.UnpackHigh(b.AsDouble(), d.AsDouble()).AsSingle();
+        }
+        for (int j = 0; j < 4; j++)
+        {
+            var xe = Avx512F.Shuffle4x128(u[j], u[4 + j], 0b10_00_10_00);
+            var xo = Avx512F.Shuffle4x128(u[j], u[4 + j], 0b11_01_11_01);
+            var ye = Avx512F.Shuffle4x128(u[8 + j], u[12 + j], 0b10_00_10_00);
+            var yo = Avx512F.Shuffle4x128(u[8 + j], u[12 + j], 0b11_01_11_01);
+            r[j] = Avx512F.Shuffle4x128(xe, ye, 0b10_00_10_00);      // column j      (lane 0)
+            r[8 + j] = Avx512F.Shuffle4x128(xe, ye, 0b11_01_11_01);  // column 8 + j  (lane 2)
+            r[4 + j] = Avx512F.Shuffle4x128(xo, yo, 0b10_00_10_00);  // column 4 + j  (lane 1)
+            r[12 + j] = Avx512F.Shuffle4x128(xo, yo, 0b11_01_11_01); // column 12 + j (lane 3)
         }
     }
 

@@ -54,7 +54,7 @@ public unsafe class AttentionTileTests
 
         float[] Run(SimdPath which, out float[] kt, out float[] v, out float[] o)
         {
-            kt = new float[dim * ldk];
+            kt = new float[dPad * ldk];
             v = new float[n * ldv];
             var s = new float[rows * lds];
             o = new float[rows * ldo];
@@ -72,7 +72,7 @@ public unsafe class AttentionTileTests
 
         var s0 = Run(SimdPath.Scalar, out var kt0, out var v0, out var o0);
         var s1 = Run(path, out var kt1, out var v1, out var o1);
-        Assert.Equal(kt0, kt1);
+        Assert.Equal(kt0.AsSpan(0, dim * ldk).ToArray(), kt1.AsSpan(0, dim * ldk).ToArray()); // rows past dim are unspecified
         Assert.Equal(v0, v1);
         for (int r = 0; r < rows; r++)
         {

@@ -1,85 +1,134 @@
+using System.Runtime.Intrinsics;
 using HpcRpa.Memory;
 using HpcRpa.Numerics;
 
 namespace HpcRpa.Kernels.RaggedPagedAttention;
 
-/// <summary>The wrapper's layout steps (rpa.md 2.3): prepare_inputs, merge_kv, prepare_outputs.</summary>
-public static class RpaInputLayout
+/// <summary>
+/// The wrapper's layout steps (rpa.md 2.3): prepare_inputs, merge_kv, prepare_outputs. Row copies over raw
+/// memory: the shapes were validated before any of this runs, and every destination was just allocated zeroed,
+/// so padding lanes and rows need no writes.
+/// </summary>
+public static unsafe class RpaInputLayout
 {
     /// <summary>q [T, Hq, D] -> [Hkv, T, GP, D128], zero padding; with q_scale, q/q_scale clipped and rounded to the KV dtype first.</summary>
     public static void PrepareQueries(RpaProblem p, RpaOptions o, Ref qHbm)
     {
         var L = p.Layout;
-        int T = p.MaxNumTokens, D = L.D;
-        var src = new float[D];
-        var row = new float[L.D128];
+        int T = p.MaxNumTokens, D = L.D, esz = L.QDType.Bytes();
+        byte* dst = qHbm.RawPointer;
         float qs = (float)(o.QScale ?? 1.0);
         float lim = L.KvDType switch { DType.Fp8E4M3 => 448f, DType.Fp8E5M2 => 57344f, DType.BF16 => 3.3895314e38f, _ => float.MaxValue };
+        Span<float> row = stackalloc float[D];
         Span<byte> tmp = stackalloc byte[4];
-        for (int t = 0; t < T; t++)
-            for (int n = 0; n < L.Hq; n++)
-            {
-                ElementCodec.Decode(L.QDType, p.Queries.AsSpan(((t * L.Hq) + n) * D * L.QDType.Bytes(), D * L.QDType.Bytes()), src);
-                Array.Clear(row);
-                for (int d = 0; d < D; d++)
+        fixed (byte* src = p.Queries)
+        {
+            for (int t = 0; t < T; t++)
+                for (int n = 0; n < L.Hq; n++)
                 {
-                    float v = src[d];
-                    if (o.QScale is not null)
+                    int h = n / L.G, g = n % L.G;
+                    byte* from = src + ((long)t * L.Hq + n) * D * esz;
+                    byte* to = dst + ((((long)h * T + t) * L.Gp + g) * L.D128) * esz;
+                    if (o.QScale is null)
                     {
-                        v = Math.Clamp(v / qs, -lim, lim);
-                        ElementCodec.Store(L.KvDType, tmp, 0, v);
-                        v = ElementCodec.Load(L.KvDType, tmp, 0);
+                        Buffer.MemoryCopy(from, to, D * esz, D * esz);
+                        continue;
                     }
-                    row[d] = v;
+                    ElementCodec.Decode(L.QDType, new ReadOnlySpan<byte>(from, D * esz), row);
+                    for (int d = 0; d < D; d++)
+                    {
+                        float v = Math.Clamp(row[d] / qs, -lim, lim);
+                        ElementCodec.Store(L.KvDType, tmp, 0, v);
+                        row[d] = ElementCodec.Load(L.KvDType, tmp, 0);
+                    }
+                    ElementCodec.Encode(L.QDType, row, new Span<byte>(to, D * esz));
                 }
-                int h = n / L.G, g = n % L.G;
-                ElementRows.Encode(qHbm[h][t], g, row);
-            }
+        }
     }
 
     /// <summary>keys, values [T, Hkv, D] -> [T, NKX2/pk, D128] words: combined head 2h = K_h, 2h+1 = V_h, packed pk per word.</summary>
-    public static void MergeKv(RpaProblem p, Ref newKv) => MergeKv(p, newKv.Span<byte>());
+    public static void MergeKv(RpaProblem p, Ref newKv) => MergeKv(p, newKv.RawPointer);
 
     /// <summary>The merged new tokens as bytes (what the KV-update kernel copies into the cache, token row by token row).</summary>
     public static byte[] MergedKvBytes(RpaProblem p)
     {
         var bytes = new byte[p.MaxNumTokens * p.Layout.TokenBytes];
-        MergeKv(p, bytes);
+        fixed (byte* b = bytes) MergeKv(p, b);
         return bytes;
     }
 
-    private static void MergeKv(RpaProblem p, Span<byte> dst)
+    private static void MergeKv(RpaProblem p, byte* dst)
     {
         var L = p.Layout;
         int T = p.MaxNumTokens, D = L.D, eb = L.KvDType.Bytes();
-        dst.Clear();
-        for (int t = 0; t < T; t++)
-            for (int h = 0; h < L.Hkv; h++)
-                for (int kv = 0; kv < 2; kv++)
+        fixed (byte* keys = p.Keys, values = p.Values)
+        {
+            for (int t = 0; t < T; t++)
+                for (int h = 0; h < L.Hkv; h++)
                 {
-                    int c = 2 * h + kv;
-                    var src = (kv == 0 ? p.Keys : p.Values).AsSpan(((t * L.Hkv) + h) * D * eb, D * eb);
-                    long baseWord = ((long)t * L.Rows + c / L.Pk) * L.D128;
-                    int j = c % L.Pk;
-                    for (int d = 0; d < D; d++)
-                        src.Slice(d * eb, eb).CopyTo(dst.Slice((int)((baseWord + d) * 4 + j * eb), eb));
+                    byte* k = keys + ((long)t * L.Hkv + h) * D * eb, v = values + ((long)t * L.Hkv + h) * D * eb;
+                    byte* token = dst + (long)t * L.TokenBytes;
+                    switch (L.Pk)
+                    {
+                        case 1:
+                            // Combined heads 2h and 2h+1 are word rows of their own.
+                            Buffer.MemoryCopy(k, token + (long)2 * h * L.D128 * 4, D * 4, D * 4);
+                            Buffer.MemoryCopy(v, token + (long)(2 * h + 1) * L.D128 * 4, D * 4, D * 4);
+                            break;
+                        case 2:
+                            PackHalves((ushort*)k, (ushort*)v, (uint*)(token + (long)h * L.D128 * 4), D);
+                            break;
+                        default:
+                            {
+                                // fp8: four per word; K_h at byte (2h mod 4) of word row 2h/4, V_h the byte after.
+                                byte* w = token + (long)(2 * h / 4) * L.D128 * 4 + 2 * h % 4;
+                                for (int d = 0; d < D; d++)
+                                {
+                                    w[4 * d] = k[d];
+                                    w[4 * d + 1] = v[d];
+                                }
+                                break;
+                            }
+                    }
                 }
+        }
     }
 
-    /// <summary>[Hkv, T, GP, D128] -> [T, Hq, D].</summary>
-    public static byte[] PrepareOutputs(RpaProblem p, Ref outHbm)
+    /// <summary>word[d] = k[d] | v[d] &lt;&lt; 16: the bf16 K in the low half, V in the high half.</summary>
+    private static void PackHalves(ushort* k, ushort* v, uint* w, int d)
+    {
+        int x = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; x + 32 <= d; x += 32)
+            {
+                var kk = Vector512.Load(k + x);
+                var vv = Vector512.Load(v + x);
+                (Vector512.WidenLower(kk) | (Vector512.WidenLower(vv) << 16)).Store(w + x);
+                (Vector512.WidenUpper(kk) | (Vector512.WidenUpper(vv) << 16)).Store(w + x + 16);
+            }
+        for (; x < d; x++) w[x] = k[x] | (uint)v[x] << 16;
+    }
+
+    /// <summary>
+    /// [Hkv, T, GP, D128] -> [T, Hq, D]. The output aliases q (input_output_aliases): rows no q block writes — the
+    /// padding past cu_q_lens[num_seqs] — keep the prepared q, so they are read from it instead of being copied
+    /// into the output first.
+    /// </summary>
+    public static byte[] PrepareOutputs(RpaProblem p, Ref outHbm, Ref qHbm)
     {
         var L = p.Layout;
         int T = p.MaxNumTokens, D = L.D, eb = L.QDType.Bytes();
+        int written = p.TotalQTokens;
         var result = new byte[(long)T * L.Hq * D * eb];
-        var all = outHbm.Span<byte>();
-        for (int t = 0; t < T; t++)
-            for (int n = 0; n < L.Hq; n++)
-            {
-                int h = n / L.G, g = n % L.G;
-                long off = ((((long)h * T + t) * L.Gp + g) * L.D128) * eb;
-                all.Slice((int)off, D * eb).CopyTo(result.AsSpan((t * L.Hq + n) * D * eb, D * eb));
-            }
+        byte* o = outHbm.RawPointer, q = qHbm.RawPointer;
+        fixed (byte* r = result)
+            for (int t = 0; t < T; t++)
+                for (int n = 0; n < L.Hq; n++)
+                {
+                    int h = n / L.G, g = n % L.G;
+                    long off = ((((long)h * T + t) * L.Gp + g) * L.D128) * eb;
+                    Buffer.MemoryCopy((t < written ? o : q) + off, r + ((long)t * L.Hq + n) * D * eb, D * eb, D * eb);
+                }
         return result;
     }
 }

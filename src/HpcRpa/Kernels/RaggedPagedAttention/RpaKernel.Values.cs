@@ -208,7 +208,7 @@ internal sealed unsafe partial class RpaKernel
         float* qf = (float*)scratch.Get(RpaScratch.Q, (long)rows * _dPad * 4);
         float* sf = (float*)scratch.Get(RpaScratch.Logits, (long)rows * _nPad * 4);
         float* pv = (float*)scratch.Get(RpaScratch.Pv, (long)rows * _dPad * 4);
-        float* kt = (float*)scratch.Get(RpaScratch.KPanel, (long)d * _nPad * 4);
+        float* kt = (float*)scratch.Get(RpaScratch.KPanel, (long)_dPad * _nPad * 4);
         float* vf = (float*)scratch.Get(RpaScratch.VPanel, (long)_nPad * _dPad * 4);
         int* lo = (int*)scratch.Get(RpaScratch.Lo, rows * 4);
         int* hi = (int*)scratch.Get(RpaScratch.Hi, rows * 4);
@@ -293,19 +293,21 @@ internal sealed unsafe partial class RpaKernel
         var (_, sz) = QRows(q);
         int G = _L.G, Gp = _L.Gp, D = _L.D, D128 = _L.D128, stateRows = _b.Bq * Gp;
         float* acc = (float*)_acc.Root.Buffer!.Data, l = (float*)_l.Root.Buffer!.Data;
-        Span<float> row = stackalloc float[D128];
+        byte* o = _oBuf[oSlot].RawPointer;
+        Span<float> row = stackalloc float[D];
         for (int h = 0; h < _L.Hkv; h++)
-        {
-            var oh = _oBuf[oSlot][h];
             for (int t = 0; t < sz; t++)
                 for (int g = 0; g < G; g++)
                 {
                     int sIdx = h * stateRows + t * Gp + g;
-                    float lv = l[sIdx * 128];
-                    row.Clear();
-                    for (int x = 0; x < D; x++) row[x] = Round(acc[(nint)sIdx * D128 + x] / lv);
-                    ElementRows.Encode(oh, t * Gp + g, row);
+                    // Division is exact per element (IEEE), so the vectorised form is the scalar one.
+                    TensorPrimitives.Divide(new ReadOnlySpan<float>(acc + (nint)sIdx * D128, D), l[sIdx * 128], row);
+                    if (_roundBf16)
+                    {
+                        Bf16.RoundInPlace(row);
+                        Bf16.FromFloat(row, new Span<ushort>(o + (nint)sIdx * D128 * 2, D));
+                    }
+                    else row.CopyTo(new Span<float>(o + (nint)sIdx * D128 * 4, D));
                 }
-        }
     }
 }

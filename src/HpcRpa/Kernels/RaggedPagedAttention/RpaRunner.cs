@@ -84,7 +84,7 @@ public static unsafe class RpaRunner
             if (split) ValuePasses(chip, p, o, host, valueHbm);
             var report = pl.Finish("ragged_paged_attention " + string.Join(" + ", cases.Select(x => x.Scope)));
             if (split) report = report with { Mode = "functional" };
-            byte[]? output = functional ? RpaInputLayout.PrepareOutputs(p, valueHbm.Out) : null;
+            byte[]? output = functional ? RpaInputLayout.PrepareOutputs(p, valueHbm.Out, valueHbm.Q) : null;
             return new RpaResult(output, report, cases, pl.Timeline);
         }
     }
@@ -107,11 +107,10 @@ public static unsafe class RpaRunner
                 cache is not null ? pool.Wrap("kv_cache", DType.Int32, cacheShape, cache) : pool.Allocate("kv_cache", DType.Int32, cacheShape));
         }
 
-        /// <summary>The wrapper's layout steps; the output starts as q (it aliases q: rows no q block writes keep it).</summary>
+        /// <summary>The wrapper's layout steps (the output aliases q; <see cref="RpaInputLayout.PrepareOutputs"/> reads the rows no q block writes from q).</summary>
         public void Prepare(RpaProblem p, RpaOptions o)
         {
             RpaInputLayout.PrepareQueries(p, o, Q);
-            Q.Span<byte>().CopyTo(Out.Span<byte>());
             if (o.UpdateKvCache) RpaInputLayout.MergeKv(p, NewKv);
         }
     }
