@@ -28,6 +28,8 @@ public sealed class DmaEngine
         Channel = tl.NewTrack("hbm", "hbm");
         DescriptorCycles = tl.Chip.NsToCycles(tl.Chip.DmaDescriptorNs);
         LatencyCycles = tl.Chip.NsToCycles(tl.Chip.DmaLatencyNs);
+        _hbmBytesPerCycle = tl.Chip.HbmBytesPerCycle; // a derived figure: computed once, not per copy
+
     }
 
     /// <summary>The HBM channel: its busy time is the memory-bound time of the run.</summary>
@@ -38,7 +40,9 @@ public sealed class DmaEngine
     public long LastCompletion { get; private set; }
 
     /// <summary>Cycles a transfer occupies the HBM channel.</summary>
-    public long TransferCycles(long hbmBytes) => hbmBytes <= 0 ? 0 : (long)Math.Ceiling(hbmBytes / _tl.Chip.HbmBytesPerCycle);
+    public long TransferCycles(long hbmBytes) => hbmBytes <= 0 ? 0 : (long)Math.Ceiling(hbmBytes / _hbmBytesPerCycle);
+
+    private readonly double _hbmBytesPerCycle;
 
     /// <summary>Starts one copy; returns the cycle at which its bytes have all arrived.</summary>
     public long Start(long issue, long sourceReady, long bytes, MemorySpace src, MemorySpace dst, string label)

@@ -17,7 +17,10 @@ public sealed class ScalarCore
         _tl = tl;
         Track = tl.NewTrack("scalar", "scalar");
         WaitTrack = tl.NewTrack("scalar-wait", "wait");
+        _issueCycles = tl.Chip.ScalarIssueCycles;
     }
+
+    private readonly int _issueCycles;
 
     public EngineTrack Track { get; }
     /// <summary>Stalls (semaphore waits, dependences) get their own track so "busy" means issuing.</summary>
@@ -30,7 +33,7 @@ public sealed class ScalarCore
     /// <summary>Issue <paramref name="ops"/> ops; returns the cycle the last one leaves the scalar core.</summary>
     public long Issue(int ops = 1)
     {
-        long c = (long)ops * _tl.Chip.ScalarIssueCycles;
+        long c = (long)ops * _issueCycles;
         _tl.Now += c;
         IssueCycles += c;
         return _tl.Now;

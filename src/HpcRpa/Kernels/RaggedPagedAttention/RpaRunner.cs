@@ -61,27 +61,36 @@ public static unsafe class RpaRunner
             var hbm = split ? HbmArrays.Allocate(pl.Hbm, p, null) : HbmArrays.Allocate(pl.Hbm, p, functional ? cacheBuf : null);
             var valueHbm = split ? HbmArrays.Allocate(values!, p, cacheBuf) : hbm;
             if (functional) valueHbm.Prepare(p, o);
+            // The value passes need nothing from the timing pass: they run beside it.
+            var valuePasses = split ? Task.Run(() => ValuePasses(chip, p, o, host, valueHbm)) : null;
 
             var cases = new List<RpaCaseRun>();
-            foreach (var c in Cases)
+            try
             {
-                if (!p.HasSequences(c)) continue;
-                var blocks = BlocksOf(c, chip, p, o);
-                var before = pl.Timeline.Snapshot();
-                var k = new RpaKernel(pl, p, o, c, blocks, hbm.Q, hbm.NewKv, hbm.Cache, hbm.Out);
-                try
+                foreach (var c in Cases)
                 {
-                    k.Run();
+                    if (!p.HasSequences(c)) continue;
+                    var blocks = BlocksOf(c, chip, p, o);
+                    var before = pl.Timeline.Snapshot();
+                    var k = new RpaKernel(pl, p, o, c, blocks, hbm.Q, hbm.NewKv, hbm.Cache, hbm.Out);
+                    try
+                    {
+                        k.Run();
+                    }
+                    finally
+                    {
+                        k.Free();
+                    }
+                    var (s0, s1) = p.Range(c);
+                    var caseReport = RunReport.Between(pl.Timeline, before, pl.Timeline.Snapshot(), k.ScopeName, !functional);
+                    cases.Add(new RpaCaseRun(c, k.ScopeName, blocks, s0, s1, caseReport));
                 }
-                finally
-                {
-                    k.Free();
-                }
-                var (s0, s1) = p.Range(c);
-                var caseReport = RunReport.Between(pl.Timeline, before, pl.Timeline.Snapshot(), k.ScopeName, !functional);
-                cases.Add(new RpaCaseRun(c, k.ScopeName, blocks, s0, s1, caseReport));
             }
-            if (split) ValuePasses(chip, p, o, host, valueHbm);
+            finally
+            {
+                // Also when the timing pass throws: the value passes use memory this method owns.
+                valuePasses?.GetAwaiter().GetResult();
+            }
             var report = pl.Finish("ragged_paged_attention " + string.Join(" + ", cases.Select(x => x.Scope)));
             if (split) report = report with { Mode = "functional" };
             byte[]? output = functional ? RpaInputLayout.PrepareOutputs(p, valueHbm.Out, valueHbm.Q) : null;
