@@ -152,7 +152,7 @@ public static class Gemm
 
     /// <summary>4 rows × 2 vectors; per block of k a fresh chain (b..), added into the running sums (c..) once.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Block4x2Blocked<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int i, int j, int k, bool acc)
+    internal static void Block4x2Blocked<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int i, int j, int k, bool acc, int blockK = BlockK)
         where TV : unmanaged, IVec<TV>
     {
         int w = TV.Count;
@@ -163,10 +163,10 @@ public static class Gemm
         ref float a2 = ref Unsafe.Add(ref a1, lda);
         ref float a3 = ref Unsafe.Add(ref a2, lda);
         ref float bj = ref Unsafe.Add(ref b, j);
-        for (int t0 = 0; t0 < k; t0 += BlockK)
+        for (int t0 = 0; t0 < k; t0 += blockK)
         {
             TV b00 = z, b01 = z, b10 = z, b11 = z, b20 = z, b21 = z, b30 = z, b31 = z;
-            int t1 = Math.Min(t0 + BlockK, k);
+            int t1 = (int)Math.Min((long)t0 + blockK, k);
             for (int t = t0; t < t1; t++)
             {
                 ref float brow = ref Unsafe.Add(ref bj, (nint)t * ldb);
@@ -194,7 +194,7 @@ public static class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Block1Blocked<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int i, int j, int k, bool acc, int vectors = 2)
+    internal static void Block1Blocked<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int i, int j, int k, bool acc, int vectors = 2, int blockK = BlockK)
         where TV : unmanaged, IVec<TV>
     {
         int w = TV.Count;
@@ -202,10 +202,10 @@ public static class Gemm
         TV c0 = z, c1 = z;
         ref float ar = ref Unsafe.Add(ref a, (nint)i * lda);
         ref float bj = ref Unsafe.Add(ref b, j);
-        for (int t0 = 0; t0 < k; t0 += BlockK)
+        for (int t0 = 0; t0 < k; t0 += blockK)
         {
             TV b0 = z, b1 = z;
-            int t1 = Math.Min(t0 + BlockK, k);
+            int t1 = (int)Math.Min((long)t0 + blockK, k);
             for (int t = t0; t < t1; t++)
             {
                 ref float brow = ref Unsafe.Add(ref bj, (nint)t * ldb);
@@ -272,53 +272,14 @@ public static class Gemm
             for (int i = 0; i < m; i++) Block1<S1>(ref a, lda, ref b, ldb, ref c, ldc, i, j, k, acc, 1);
     }
 
+    /// <summary>4 rows × 2 vectors, one FMA chain over all of k: the blocked kernel with a single block.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Block4x2<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int i, int j, int k, bool acc)
-        where TV : unmanaged, IVec<TV>
-    {
-        int w = TV.Count;
-        TV z = TV.Splat(0f);
-        TV c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
-        ref float a0 = ref Unsafe.Add(ref a, (nint)i * lda);
-        ref float a1 = ref Unsafe.Add(ref a0, lda);
-        ref float a2 = ref Unsafe.Add(ref a1, lda);
-        ref float a3 = ref Unsafe.Add(ref a2, lda);
-        ref float bj = ref Unsafe.Add(ref b, j);
-        for (int t = 0; t < k; t++)
-        {
-            ref float brow = ref Unsafe.Add(ref bj, (nint)t * ldb);
-            TV b0 = TV.Load(ref brow), b1 = TV.Load(ref Unsafe.Add(ref brow, w));
-            TV x = TV.Splat(Unsafe.Add(ref a0, t)); c00 = TV.Fma(x, b0, c00); c01 = TV.Fma(x, b1, c01);
-            x = TV.Splat(Unsafe.Add(ref a1, t)); c10 = TV.Fma(x, b0, c10); c11 = TV.Fma(x, b1, c11);
-            x = TV.Splat(Unsafe.Add(ref a2, t)); c20 = TV.Fma(x, b0, c20); c21 = TV.Fma(x, b1, c21);
-            x = TV.Splat(Unsafe.Add(ref a3, t)); c30 = TV.Fma(x, b0, c30); c31 = TV.Fma(x, b1, c31);
-        }
-        ref float cr = ref Unsafe.Add(ref c, (nint)i * ldc + j);
-        Put(c00, ref cr, acc); Put(c01, ref Unsafe.Add(ref cr, w), acc);
-        cr = ref Unsafe.Add(ref cr, ldc); Put(c10, ref cr, acc); Put(c11, ref Unsafe.Add(ref cr, w), acc);
-        cr = ref Unsafe.Add(ref cr, ldc); Put(c20, ref cr, acc); Put(c21, ref Unsafe.Add(ref cr, w), acc);
-        cr = ref Unsafe.Add(ref cr, ldc); Put(c30, ref cr, acc); Put(c31, ref Unsafe.Add(ref cr, w), acc);
-    }
+        where TV : unmanaged, IVec<TV> => Block4x2Blocked<TV>(ref a, lda, ref b, ldb, ref c, ldc, i, j, k, acc, blockK: int.MaxValue);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Block1<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int i, int j, int k, bool acc, int vectors)
-        where TV : unmanaged, IVec<TV>
-    {
-        int w = TV.Count;
-        TV c0 = TV.Splat(0f), c1 = c0;
-        ref float ar = ref Unsafe.Add(ref a, (nint)i * lda);
-        ref float bj = ref Unsafe.Add(ref b, j);
-        for (int t = 0; t < k; t++)
-        {
-            ref float brow = ref Unsafe.Add(ref bj, (nint)t * ldb);
-            TV x = TV.Splat(Unsafe.Add(ref ar, t));
-            c0 = TV.Fma(x, TV.Load(ref brow), c0);
-            if (vectors == 2) c1 = TV.Fma(x, TV.Load(ref Unsafe.Add(ref brow, w)), c1);
-        }
-        ref float cr = ref Unsafe.Add(ref c, (nint)i * ldc + j);
-        Put(c0, ref cr, acc);
-        if (vectors == 2) Put(c1, ref Unsafe.Add(ref cr, w), acc);
-    }
+        where TV : unmanaged, IVec<TV> => Block1Blocked<TV>(ref a, lda, ref b, ldb, ref c, ldc, i, j, k, acc, vectors, blockK: int.MaxValue);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Put<TV>(TV v, ref float dst, bool acc) where TV : unmanaged, IVec<TV> =>
