@@ -35,6 +35,22 @@ public class WorkbenchTests
         finally { Directory.Delete(dir, true); }
     }
 
+    /// <summary>The README's first command as a newcomer runs it: no arguments, the Llama-3-8B batch on tpu7x, checked.</summary>
+    [Fact]
+    public void TheDefaultDemoRunsAndPasses()
+    {
+        string dir = TempDir();
+        try
+        {
+            var (code, output, err) = Run("demo", "--out", dir);
+            Assert.True(code == 0, err + output);
+            Assert.Contains("PASS", output);
+            Assert.Contains("RPAd-p_64-bq_1_1-bkv_2112_2112", output);
+            Assert.True(File.Exists(Path.Combine(dir, "demo-tpu7x-llama3-8b", "trace.json")));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     [Fact]
     public void ASweepOfOverAThousandConfigurationsGivesIdenticalRowsOnARerun()
     {

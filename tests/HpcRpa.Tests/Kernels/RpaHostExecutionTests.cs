@@ -65,4 +65,24 @@ public class RpaHostExecutionTests
         Assert.True(check.Pass, $"max abs err {check.MaxAbsErr:E3}");
         Assert.True(check.CacheEqual);
     }
+
+    /// <summary>
+    /// A core holds one call's VMEM at a time; so does each host thread of the value passes. With the limit at the
+    /// largest single call's need, holding two calls' buffers at once would not fit.
+    /// </summary>
+    [Fact]
+    public void ValuePassesHoldOneCallsVmemAtATime()
+    {
+        var b = Batch(DType.BF16, DType.BF16);
+        var chip = ChipPresets.Tpu7x;
+        var p = b.Problem;
+        var timing = RpaRunner.Run(chip, p with { Queries = [], Keys = [], Values = [], KvCache = [] }, b.Options, ExecutionMode.TimingOnly);
+        long need = timing.Report.VmemPeakBytes;
+        foreach (var c in timing.Cases) need = Math.Max(need, RpaValidation.VmemBytes(p.Layout, c.Blocks));
+        var o = b.Options with { VmemLimitBytes = need };
+        var one = RpaRunner.Run(chip, p with { KvCache = (byte[])p.KvCache.Clone() }, o, host: new RpaHostOptions { Threads = 1 });
+        var two = RpaRunner.Run(chip, p with { KvCache = (byte[])p.KvCache.Clone() }, o, host: new RpaHostOptions { Threads = 2 });
+        Assert.Equal(one.Output, two.Output);
+        Assert.Equal(3, timing.Cases.Count);
+    }
 }

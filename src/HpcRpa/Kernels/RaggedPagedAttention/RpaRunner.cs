@@ -147,27 +147,46 @@ public static unsafe class RpaRunner
         {
             planner.Dispose();
         }
-        work.Sort((a, b) => b.Work != a.Work ? b.Work.CompareTo(a.Work) : (a.Case, a.QBlock).CompareTo((b.Case, b.QBlock)));
-        int next = -1;
+        // Calls in order, each call's q blocks largest first: a thread holds one call's kernel (and its VMEM) at a
+        // time, as the core does, and moves on to the next call when the current one has no q block left.
+        work.Sort((a, b) => a.Case != b.Case ? a.Case.CompareTo(b.Case) : b.Work != a.Work ? b.Work.CompareTo(a.Work) : a.QBlock.CompareTo(b.QBlock));
         if (work.Count == 0) return;
+        int next = -1;
         int threads = Math.Min(host.ResolvedThreads, work.Count);
-        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ =>
+        try
+        {
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, Worker);
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count >= 1)
+        {
+            // A typed error from a thread (a VMEM overflow, a semaphore that would hang) reaches the caller as itself.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
+
+        void Worker(int _)
         {
             using var ctx = new KernelContext(chip, ExecutionMode.Functional, false, o.VmemLimitBytes) { CopyElision = host.CopyElision };
-            var kernels = new RpaKernel?[Cases.Length];
+            RpaKernel? k = null;
+            int kCase = -1;
             try
             {
                 for (int i = Interlocked.Increment(ref next); i < work.Count; i = Interlocked.Increment(ref next))
                 {
                     var (c, qi, _) = work[i];
-                    var k = kernels[c] ??= new RpaKernel(ctx, p, o, Cases[c], BlocksOf(Cases[c], chip, p, o), hbm.Q, hbm.NewKv, hbm.Cache, hbm.Out);
-                    k.Run(qi, qi + 1);
+                    if (c != kCase)
+                    {
+                        k?.Free();
+                        k = null;
+                        k = new RpaKernel(ctx, p, o, Cases[c], BlocksOf(Cases[c], chip, p, o), hbm.Q, hbm.NewKv, hbm.Cache, hbm.Out);
+                        kCase = c;
+                    }
+                    k!.Run(qi, qi + 1);
                 }
             }
             finally
             {
-                foreach (var k in kernels) k?.Free();
+                k?.Free();
             }
-        });
+        }
     }
 }
