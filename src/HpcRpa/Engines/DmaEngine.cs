@@ -11,12 +11,11 @@ namespace HpcRpa.Engines;
 ///               from max(descriptor end, channel free)  — so copies in flight share the bandwidth
 ///   completion: transfer end + DmaLatencyNs (pipelined: many copies overlap their latencies)
 /// </code>
-/// VMEM/SMEM-local copies skip the HBM channel and move one 4 KiB vreg per cycle (assumption).
+/// VMEM/SMEM-local copies skip the HBM channel and move <c>LocalCopyBytesPerCycle</c> per cycle (assumption: one 4 KiB vreg).
 /// An HBM-to-HBM copy crosses the channel twice (read + write), as real HBM traffic does.
 /// </summary>
 public sealed class DmaEngine
 {
-    private const double LocalBytesPerCycle = 4096;
     private readonly Timeline.Timeline _tl;
     private readonly EngineTrack[] _queues;
 
@@ -64,7 +63,7 @@ public sealed class DmaEngine
         }
         else
         {
-            done = descEnd + (long)Math.Ceiling(bytes / LocalBytesPerCycle);
+            done = descEnd + (long)Math.Ceiling(bytes / _tl.Chip.LocalCopyBytesPerCycle);
         }
 
         _tl.HbmBytesRead += read;

@@ -74,6 +74,11 @@ public sealed record ChipSpec
     /// <summary>Assumption: DMA descriptors processed concurrently by the DMA engines of one core.</summary>
     public int DmaQueues { get; init; } = 4;
     /// <summary>
+    /// Assumption: bytes a VMEM- or SMEM-local copy moves per cycle — one 4 KiB vreg (8 sublanes × 128 lanes × 4 B,
+    /// [S7][S11]); local copy bandwidth is not published.
+    /// </summary>
+    public double LocalCopyBytesPerCycle { get; init; } = 4096;
+    /// <summary>
     /// Per-grid-step overhead of a pallas_call pipeline, ns. Derived for v5e from the JAX matmul tutorial's
     /// published 8192^3 / 128^3 run (0.350 us per step, spec 3.1 [S13]); no figure elsewhere, same value assumed.
     /// </summary>
@@ -124,6 +129,8 @@ public sealed record ChipSpec
         Pos(XluTransposeCyclesPerVreg, nameof(XluTransposeCyclesPerVreg));
         Pos(F32MatmulPasses, nameof(F32MatmulPasses));
         Pos(DmaQueues, nameof(DmaQueues));
+        if (!(LocalCopyBytesPerCycle > 0) || double.IsInfinity(LocalCopyBytesPerCycle))
+            throw new ChipSpecException(Name, nameof(LocalCopyBytesPerCycle), LocalCopyBytesPerCycle.ToString(System.Globalization.CultureInfo.InvariantCulture), "must be positive and finite");
         if (ScalarIssueCycles < 0) throw new ChipSpecException(Name, nameof(ScalarIssueCycles), ScalarIssueCycles.ToString(), "must be >= 0");
         if (SmemReadCycles < 0) throw new ChipSpecException(Name, nameof(SmemReadCycles), SmemReadCycles.ToString(), "must be >= 0");
         if (VpuLatencyCycles < 0) throw new ChipSpecException(Name, nameof(VpuLatencyCycles), VpuLatencyCycles.ToString(), "must be >= 0");

@@ -58,4 +58,19 @@ public class ChipSpecTests
         Assert.Equal("SmemReadCycles", bad.Field);
         Assert.Equal("-1", bad.Value);
     }
+
+    /// <summary>A VMEM-to-VMEM copy of B bytes takes the descriptor and ⌈B / LocalCopyBytesPerCycle⌉ cycles, the setting from JSON.</summary>
+    [Theory]
+    [InlineData(4096, 100_000)]
+    [InlineData(1024, 100_000)]
+    public void LocalCopyRateIsAChipSettingWithAJsonOverride(double bytesPerCycle, long bytes)
+    {
+        var chip = ChipPresets.FromJson($$"""{"base": "v6e", "LocalCopyBytesPerCycle": {{bytesPerCycle}}}""");
+        var tl = new Timeline.Timeline(chip);
+        long done = tl.Dma.Start(0, 0, bytes, HpcRpa.Memory.MemorySpace.Vmem, HpcRpa.Memory.MemorySpace.Vmem, "local");
+        Assert.Equal(tl.Dma.DescriptorCycles + (long)Math.Ceiling(bytes / bytesPerCycle), done);
+        Assert.Equal(0, tl.HbmBytesRead + tl.HbmBytesWritten);
+        var bad = Assert.Throws<ChipSpecException>(() => ChipPresets.FromJson("""{"base": "v6e", "LocalCopyBytesPerCycle": 0}"""));
+        Assert.Equal("LocalCopyBytesPerCycle", bad.Field);
+    }
 }
