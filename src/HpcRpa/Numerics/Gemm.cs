@@ -128,26 +128,7 @@ public static class Gemm
         where TV : unmanaged, IVec<TV>
     {
         if (compensated) KernelCompensated<TV>(ref a, lda, ref b, ldb, ref c, ldc, m, n, k, acc);
-        else if (blocked) KernelBlocked<TV>(ref a, lda, ref b, ldb, ref c, ldc, m, n, k, acc);
-        else Kernel<TV>(ref a, lda, ref b, ldb, ref c, ldc, m, n, k, acc);
-    }
-
-    /// <summary>As <see cref="Kernel{TV}"/>, summing k in blocks of <see cref="BlockK"/>.</summary>
-    private static void KernelBlocked<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int m, int n, int k, bool acc)
-        where TV : unmanaged, IVec<TV>
-    {
-        int w = TV.Count;
-        int j = 0;
-        for (; j + 2 * w <= n; j += 2 * w)
-        {
-            int i = 0;
-            for (; i + 4 <= m; i += 4) Block4x2Blocked<TV>(ref a, lda, ref b, ldb, ref c, ldc, i, j, k, acc);
-            for (; i < m; i++) Block1Blocked<TV>(ref a, lda, ref b, ldb, ref c, ldc, i, j, k, acc);
-        }
-        for (; j + w <= n; j += w)
-            for (int i = 0; i < m; i++) Block1Blocked<TV>(ref a, lda, ref b, ldb, ref c, ldc, i, j, k, acc, 1);
-        for (; j < n; j++)
-            for (int i = 0; i < m; i++) Block1Blocked<S1>(ref a, lda, ref b, ldb, ref c, ldc, i, j, k, acc, 1);
+        else Kernel<TV>(ref a, lda, ref b, ldb, ref c, ldc, m, n, k, acc, blocked ? BlockK : int.MaxValue);
     }
 
     /// <summary>4 rows × 2 vectors; per block of k a fresh chain (b..), added into the running sums (c..) once.</summary>
@@ -254,8 +235,11 @@ public static class Gemm
         Put(TV.Add(s, comp), ref Unsafe.Add(ref c, (nint)i * ldc + j), acc);
     }
 
-    /// <summary>Columns in blocks of 2 vectors, then 1 vector, then scalars; rows in blocks of 4, then 1.</summary>
-    private static void Kernel<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int m, int n, int k, bool acc)
+    /// <summary>
+    /// Columns in blocks of 2 vectors, then 1 vector, then scalars; rows in blocks of 4, then 1. k is summed in
+    /// blocks of <paramref name="blockK"/> (int.MaxValue: one FMA chain over all of k).
+    /// </summary>
+    private static void Kernel<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int m, int n, int k, bool acc, int blockK)
         where TV : unmanaged, IVec<TV>
     {
         int w = TV.Count;
@@ -263,13 +247,13 @@ public static class Gemm
         for (; j + 2 * w <= n; j += 2 * w)
         {
             int i = 0;
-            for (; i + 4 <= m; i += 4) Block4x2<TV>(ref a, lda, ref b, ldb, ref c, ldc, i, j, k, acc);
-            for (; i < m; i++) Block1<TV>(ref a, lda, ref b, ldb, ref c, ldc, i, j, k, acc, 2);
+            for (; i + 4 <= m; i += 4) Block4x2Blocked<TV>(ref a, lda, ref b, ldb, ref c, ldc, i, j, k, acc, blockK);
+            for (; i < m; i++) Block1Blocked<TV>(ref a, lda, ref b, ldb, ref c, ldc, i, j, k, acc, 2, blockK);
         }
         for (; j + w <= n; j += w)
-            for (int i = 0; i < m; i++) Block1<TV>(ref a, lda, ref b, ldb, ref c, ldc, i, j, k, acc, 1);
+            for (int i = 0; i < m; i++) Block1Blocked<TV>(ref a, lda, ref b, ldb, ref c, ldc, i, j, k, acc, 1, blockK);
         for (; j < n; j++)
-            for (int i = 0; i < m; i++) Block1<S1>(ref a, lda, ref b, ldb, ref c, ldc, i, j, k, acc, 1);
+            for (int i = 0; i < m; i++) Block1Blocked<S1>(ref a, lda, ref b, ldb, ref c, ldc, i, j, k, acc, 1, blockK);
     }
 
     /// <summary>4 rows × 2 vectors, one FMA chain over all of k: the blocked kernel with a single block.</summary>
