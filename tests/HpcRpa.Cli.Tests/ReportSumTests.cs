@@ -82,12 +82,12 @@ public class ReportSumTests
     [InlineData("rpa", "--chip", "tpu7x", "--decode", "8x2048", "--page-size", "64", "--timing-only")]            // compute
     public void TheBoundRuleAgreesWithTheReportsOwn(params string[] args)
     {
-        // ReportSum restates RunReport's rule; on a single real report both must decide alike.
+        // The rule merged reports use must decide as each kernel's own report did.
         var (code, output, err) = CliRunner.Run([.. args, "--json"]);
         Assert.True(code == 0, err + output);
         var j = System.Text.Json.JsonDocument.Parse(output).RootElement;
         var engines = j.GetProperty("engines").EnumerateObject().ToDictionary(e => e.Name, e => e.Value.GetDouble());
-        var (bound, reason) = ReportSum.DecideBound(engines);
+        var (bound, reason) = HpcRpa.Timeline.RunReport.DecideBound(engines);
         Assert.Equal(j.GetProperty("bound").GetString(), bound.ToString().ToLowerInvariant());
         Assert.Equal(j.GetProperty("bound_reason").GetString(), reason);
     }

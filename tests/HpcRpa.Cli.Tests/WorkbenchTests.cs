@@ -141,7 +141,7 @@ public class WorkbenchTests
             Assert.StartsWith("kv update + ", b.GetProperty("kernel").GetString());
             // The separate variant's engines cover the whole merged run; its bound follows from them.
             var engines = b.GetProperty("engines").EnumerateObject().ToDictionary(e => e.Name, e => e.Value.GetDouble());
-            var (bound, reason) = HpcRpa.Cli.Output.ReportSum.DecideBound(engines);
+            var (bound, reason) = HpcRpa.Timeline.RunReport.DecideBound(engines);
             Assert.Equal(bound.ToString().ToLowerInvariant(), b.GetProperty("bound").GetString());
             Assert.Equal(reason, b.GetProperty("bound_reason").GetString());
 

@@ -61,7 +61,7 @@ internal static class BenchCommand
             res["decode_bw_fraction"] = kvBytes / tDec / readBw;
             res["torch_decode_seconds"] = tTorchDec;
             res["decode_vs_torch"] = tTorchDec / tDec;
-            log.WriteLine($"decode {dec.Segments[0]}: {tDec * 1e3:0} ms = {kvBytes / tDec / 1e9:0.00} GB/s of KV = {kvBytes / tDec / readBw:P1} of read bandwidth; TorchSharp {tTorchDec * 1e3:0} ms -> {tTorchDec / tDec:0.00}x");
+            log.WriteLine($"{dec.Segments[0]}: {tDec * 1e3:0} ms = {kvBytes / tDec / 1e9:0.00} GB/s of KV = {kvBytes / tDec / readBw:P1} of read bandwidth; TorchSharp {tTorchDec * 1e3:0} ms -> {tTorchDec / tDec:0.00}x");
 
             // Prefill: one sequence of 2048 tokens, causal, f32, same heads.
             int T = q ? 512 : 2048;

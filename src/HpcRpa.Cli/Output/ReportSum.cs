@@ -1,4 +1,3 @@
-using System.Globalization;
 using HpcRpa.Timeline;
 
 namespace HpcRpa.Cli.Output;
@@ -23,7 +22,7 @@ internal static class ReportSum
             engines[k] = (x.Engines.GetValueOrDefault(k) * x.Cycles + y.Engines.GetValueOrDefault(k) * y.Cycles) / cycles;
         foreach (var k in x.EngineBusyCycles.Keys.Union(y.EngineBusyCycles.Keys))
             busy[k] = x.EngineBusyCycles.GetValueOrDefault(k) + y.EngineBusyCycles.GetValueOrDefault(k);
-        var (bound, why) = DecideBound(engines);
+        var (bound, why) = RunReport.DecideBound(engines);
         return y with
         {
             Kernel = kernel,
@@ -50,22 +49,5 @@ internal static class ReportSum
             // The second kernel starts after the first has released its VMEM.
             VmemPeakBytes = Math.Max(x.VmemPeakBytes, y.VmemPeakBytes),
         };
-    }
-
-    /// <summary>
-    /// The rule of <see cref="RunReport.Between"/>, applied to merged fractions (that file is not ours to
-    /// refactor right now; <c>ReportSumTests</c> checks the two agree on single reports): a resource busy at
-    /// least half the run bounds it, HBM against the busiest compute engine; otherwise fixed costs do.
-    /// </summary>
-    public static (Bound Bound, string Reason) DecideBound(IReadOnlyDictionary<string, double> engines)
-    {
-        double mem = engines.GetValueOrDefault("hbm");
-        var compute = new[] { "mxu", "vpu", "eup", "xlu" }.Select(k => (Name: k, Busy: engines.GetValueOrDefault(k))).MaxBy(e => e.Busy);
-        var inv = CultureInfo.CurrentCulture;
-        if (Math.Max(mem, compute.Busy) < 0.5)
-            return (Bound.Overhead, string.Format(inv, "no resource busy half the time (HBM {0:P0}, {1} {2:P0}): fixed costs (dispatch, grid steps, DMA latency) dominate", mem, compute.Name, compute.Busy));
-        if (mem >= compute.Busy)
-            return (Bound.Memory, string.Format(inv, "HBM channel busy {0:P0} of the run ({1} {2:P0})", mem, compute.Name, compute.Busy));
-        return (Bound.Compute, string.Format(inv, "{0} busy {1:P0} of the run (HBM {2:P0})", compute.Name, compute.Busy, mem));
     }
 }

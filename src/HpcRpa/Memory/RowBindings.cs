@@ -137,12 +137,6 @@ public sealed unsafe class RowBindings
         _sourceHi = nint.MinValue;
     }
 
-    /// <summary>Materialises the rows of [r0, r0+n) (before a copy writes into them).</summary>
-    internal void MaterializeRows(int r0, int n)
-    {
-        for (int r = Math.Max(r0, 0); r < Math.Min(r0 + n, Rows); r++) Materialize(r);
-    }
-
     /// <summary>Before bytes [lo, hi) are written: every row still bound to a source there gets its bytes now.</summary>
     internal void BeforeSourceWrite(nint lo, nint hi)
     {
@@ -185,19 +179,5 @@ public sealed unsafe class RowBindings
             Buffer.MemoryCopy((void*)_addresses[r], d + i * dstStride, bytes, bytes);
         }
         return true;
-    }
-
-    /// <summary>Forgets every binding without moving bytes (the block's contents are being discarded).</summary>
-    internal void Clear()
-    {
-        if (_boundRows > 0)
-        {
-            Array.Clear(_boundLength);
-            _boundRows = 0;
-        }
-        _segmentCount = 0;
-        _sourceLo = nint.MaxValue;
-        _sourceHi = nint.MinValue;
-        ResetAddresses();
     }
 }

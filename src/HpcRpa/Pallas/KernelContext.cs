@@ -83,15 +83,15 @@ public sealed partial class KernelContext : IDisposable
     /// <summary>What a DMA does to the values: bytes moved, or rows bound, never a difference any reader can see.</summary>
     internal void MoveValues(Ref src, Ref dst)
     {
-        if (_bindings.Count > 0)
+        if (_bindings.Count > 0 && dst.Space == MemorySpace.Hbm)
         {
-            // A write over bytes that bound rows still read from: those rows take their bytes first.
+            // A write over bytes that bound rows still read from (always HBM): those rows take their bytes first.
             var (lo, hi) = dst.ByteRange();
             for (int i = _bindings.Count - 1; i >= 0; i--)
             {
                 var b = _bindings[i];
                 if (b.Owner.Freed) { _bindings.RemoveAt(i); continue; }
-                if (b.Owner != dst.Root) b.BeforeSourceWrite(lo, hi);
+                b.BeforeSourceWrite(lo, hi);
             }
         }
         if (dst.Root.Rows is { } rows && CopyElision && rows.TryBind(src, dst)) return;
@@ -108,11 +108,14 @@ public sealed partial class KernelContext : IDisposable
         c.Wait();
     }
 
-    /// <summary>Closes the run: all semaphores must be at zero, as on hardware; returns the report.</summary>
-    public RunReport Finish(string kernel)
+    /// <summary>
+    /// Closes the run: all semaphores must be at zero, as on hardware; returns the report. A timing pass whose
+    /// values other contexts computed says so with <paramref name="valuesComputed"/>.
+    /// </summary>
+    public RunReport Finish(string kernel, bool? valuesComputed = null)
     {
         foreach (var s in _semaphores) s.CheckZero();
-        return RunReport.From(Timeline, kernel, !Functional, Vmem.Peak);
+        return RunReport.From(Timeline, kernel, !(valuesComputed ?? Functional), Vmem.Peak);
     }
 
     public void Dispose()

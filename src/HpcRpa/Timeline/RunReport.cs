@@ -51,6 +51,22 @@ public sealed record RunReport
         return Between(tl, zero, tl.Snapshot(), kernel, timingOnly, vmemPeak);
     }
 
+    /// <summary>
+    /// What bounds a run, from its busy fractions per engine group: a resource busy at least half the run bounds
+    /// it, HBM against the busiest compute engine; otherwise fixed costs (dispatch, grid-step bookkeeping,
+    /// descriptor issue, DMA latency) dominate. The same rule serves merged reports of several kernels.
+    /// </summary>
+    public static (Bound Bound, string Reason) DecideBound(IReadOnlyDictionary<string, double> engines)
+    {
+        double mem = engines.GetValueOrDefault("hbm");
+        var compute = new[] { "mxu", "vpu", "eup", "xlu" }.Select(k => (Name: k, Busy: engines.GetValueOrDefault(k))).MaxBy(e => e.Busy);
+        if (Math.Max(mem, compute.Busy) < 0.5)
+            return (Bound.Overhead, $"no resource busy half the time (HBM {mem:P0}, {compute.Name} {compute.Busy:P0}): fixed costs (dispatch, grid steps, DMA latency) dominate");
+        if (mem >= compute.Busy)
+            return (Bound.Memory, $"HBM channel busy {mem:P0} of the run ({compute.Name} {compute.Busy:P0})");
+        return (Bound.Compute, $"{compute.Name} busy {compute.Busy:P0} of the run (HBM {mem:P0})");
+    }
+
     /// <summary>The report of the part of a run between two snapshots (e.g. one of RPA's three calls).</summary>
     public static RunReport Between(Timeline tl, TimelineSnapshot a, TimelineSnapshot b, string kernel, bool timingOnly, long vmemPeak = 0)
     {
@@ -74,28 +90,7 @@ public sealed record RunReport
         double flops = b.Flops - a.Flops;
         double mfu = flops / (seconds * chip.PeakBf16FlopsPerCore);
         double mbu = (read + written) / (seconds * chip.HbmBandwidthPerCore);
-        double mem = frac.GetValueOrDefault("hbm");
-        var compute = new[] { ("mxu", frac.GetValueOrDefault("mxu")), ("vpu", frac.GetValueOrDefault("vpu")), ("eup", frac.GetValueOrDefault("eup")), ("xlu", frac.GetValueOrDefault("xlu")) }
-            .MaxBy(x => x.Item2);
-        Bound bound;
-        string why;
-        // A resource busy at least half the run bounds it; otherwise fixed costs (dispatch, grid-step
-        // bookkeeping, descriptor issue, DMA latency) dominate.
-        if (Math.Max(mem, compute.Item2) < 0.5)
-        {
-            bound = Bound.Overhead;
-            why = $"no resource busy half the time (HBM {mem:P0}, {compute.Item1} {compute.Item2:P0}): fixed costs (dispatch, grid steps, DMA latency) dominate";
-        }
-        else if (mem >= compute.Item2)
-        {
-            bound = Bound.Memory;
-            why = $"HBM channel busy {mem:P0} of the run ({compute.Item1} {compute.Item2:P0})";
-        }
-        else
-        {
-            bound = Bound.Compute;
-            why = $"{compute.Item1} busy {compute.Item2:P0} of the run (HBM {mem:P0})";
-        }
+        var (bound, why) = DecideBound(frac);
         long waitBusy = b.TrackBusy[tl.Scalar.WaitTrack.Id] - a.TrackBusy[tl.Scalar.WaitTrack.Id];
         return new RunReport
         {

@@ -91,8 +91,7 @@ public static unsafe class RpaRunner
                 // Also when the timing pass throws: the value passes use memory this method owns.
                 valuePasses?.GetAwaiter().GetResult();
             }
-            var report = pl.Finish("ragged_paged_attention " + string.Join(" + ", cases.Select(x => x.Scope)));
-            if (split) report = report with { Mode = "functional" };
+            var report = pl.Finish("ragged_paged_attention " + string.Join(" + ", cases.Select(x => x.Scope)), valuesComputed: functional);
             byte[]? output = functional ? RpaInputLayout.PrepareOutputs(p, valueHbm.Out, valueHbm.Q) : null;
             return new RpaResult(output, report, cases, pl.Timeline);
         }
