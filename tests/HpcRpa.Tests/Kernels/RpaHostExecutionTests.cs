@@ -85,4 +85,15 @@ public class RpaHostExecutionTests
         Assert.Equal(one.Output, two.Output);
         Assert.Equal(3, timing.Cases.Count);
     }
+
+    [Fact]
+    public void ANegativeThreadCountIsATypedError()
+    {
+        var b = Batch(DType.BF16, DType.BF16);
+        var before = (byte[])b.Problem.KvCache.Clone();
+        var e = Assert.Throws<HpcRpa.Errors.ValidationException>(() => RpaRunner.Run(ChipPresets.Tpu7x, b.Problem, b.Options, host: new RpaHostOptions { Threads = -2 }));
+        Assert.Equal("host.threads", e.Field);
+        Assert.Equal("-2", e.Value);
+        Assert.Equal(before, b.Problem.KvCache);
+    }
 }

@@ -48,6 +48,8 @@ public static unsafe class RpaRunner
         RpaHostOptions? host = null)
     {
         host ??= RpaHostOptions.Default;
+        if (host.Threads < 0)
+            throw new Errors.ValidationException("host.threads", null, host.Threads.ToString(), "must be 0 (one per core) or a positive thread count");
         bool functional = mode == ExecutionMode.Functional;
         RpaValidation.Validate(p, o, chip, functional);
         bool split = functional && host.ResolvedThreads > 1;
