@@ -116,7 +116,7 @@ internal sealed unsafe partial class RpaKernel
         int* hi = (int*)scratch.Get(RpaScratch.Hi, all * 4);
         float* mt = (float*)scratch.Get(RpaScratch.MNew, all * 4);
         float* sum = (float*)scratch.Get(RpaScratch.Sum, all * 4);
-        for (int h = 0; h < hkv; h++) WidenQ(qSlot, h, st, qf + h * qHead);
+        for (int h = 0; h < hkv; h++) WidenQ(qSlot, h, st, 0, rows, qf + h * qHead);
         new Span<float>(pv, (int)(hkv * qHead)).Clear();
         for (int i = 0; i < all; i++)
         {
@@ -200,45 +200,56 @@ internal sealed unsafe partial class RpaKernel
         Accumulate(st, h, r, pvRow, mNew, sum);
     }
 
-    /// <summary>Prefill-like: one head's many rows; its K and V widened once into panels, then matrix products.</summary>
+    /// <summary>
+    /// Query rows a prefill-like step takes through logits, probabilities and p·V at once: their logits (about
+    /// 256 KiB) stay in the host's L2 beside the K and V panels between the three passes over them. A multiple of
+    /// four, the row blocks of the matrix products, so the tiling leaves every value as it was.
+    /// </summary>
+    private int RowTile => Math.Max(4, 256 * 1024 / (_nPad * 4) / 4 * 4);
+
+    /// <summary>Prefill-like: one head's many rows; its K and V widened once into panels, then matrix products, a tile of rows at a time.</summary>
     private void TileStep(in Step st, nint* tokens, int qSlot, int h)
     {
         var scratch = RpaScratch.ForThisThread;
-        int rows = st.Rows, n = st.N, d = _L.D;
-        float* qf = (float*)scratch.Get(RpaScratch.Q, (long)rows * _dPad * 4);
-        float* sf = (float*)scratch.Get(RpaScratch.Logits, (long)rows * _nPad * 4);
-        float* pv = (float*)scratch.Get(RpaScratch.Pv, (long)rows * _dPad * 4);
+        int rows = st.Rows, n = st.N, d = _L.D, tile = Math.Min(RowTile, rows);
+        float* qf = (float*)scratch.Get(RpaScratch.Q, (long)tile * _dPad * 4);
+        float* sf = (float*)scratch.Get(RpaScratch.Logits, (long)tile * _nPad * 4);
+        float* pv = (float*)scratch.Get(RpaScratch.Pv, (long)tile * _dPad * 4);
         float* kt = (float*)scratch.Get(RpaScratch.KPanel, (long)_dPad * _nPad * 4);
         float* vf = (float*)scratch.Get(RpaScratch.VPanel, (long)_nPad * _dPad * 4);
-        int* lo = (int*)scratch.Get(RpaScratch.Lo, rows * 4);
-        int* hi = (int*)scratch.Get(RpaScratch.Hi, rows * 4);
-        float* mNew = (float*)scratch.Get(RpaScratch.MNew, rows * 4);
-        float* sum = (float*)scratch.Get(RpaScratch.Sum, rows * 4);
-        WidenQ(qSlot, h, st, qf);
+        int* lo = (int*)scratch.Get(RpaScratch.Lo, tile * 4);
+        int* hi = (int*)scratch.Get(RpaScratch.Hi, tile * 4);
+        float* mNew = (float*)scratch.Get(RpaScratch.MNew, tile * 4);
+        float* sum = (float*)scratch.Get(RpaScratch.Sum, tile * 4);
         AttentionTile.PackTransposed(Keys(tokens, h), n, d, kt, _nPad);
         AttentionTile.PackRows(Values(tokens, h), n, d, _dPad, vf, _dPad);
-        for (int r = 0; r < rows; r++) (lo[r], hi[r]) = Visible(st, r);
-        AttentionTile.QkTile(qf, _dPad, rows, d, kt, _nPad, sf, _nPad, lo, hi);
-        for (int r = 0; r < rows; r++) Probabilities(st, h, r, sf + (nint)r * _nPad, ref lo[r], ref hi[r], out mNew[r], out sum[r]);
-        AttentionTile.PvTile(sf, _nPad, rows, vf, _dPad, _dPad, pv, _dPad, lo, hi);
-        for (int r = 0; r < rows; r++) Accumulate(st, h, r, pv + (nint)r * _dPad, mNew[r], sum[r]);
+        for (int r0 = 0; r0 < rows; r0 += tile)
+        {
+            int rn = Math.Min(tile, rows - r0);
+            WidenQ(qSlot, h, st, r0, rn, qf);
+            for (int i = 0; i < rn; i++) (lo[i], hi[i]) = Visible(st, r0 + i);
+            AttentionTile.QkTile(qf, _dPad, rn, d, kt, _nPad, sf, _nPad, lo, hi);
+            for (int i = 0; i < rn; i++) Probabilities(st, h, r0 + i, sf + (nint)i * _nPad, ref lo[i], ref hi[i], out mNew[i], out sum[i]);
+            AttentionTile.PvTile(sf, _nPad, rn, vf, _dPad, _dPad, pv, _dPad, lo, hi);
+            for (int i = 0; i < rn; i++) Accumulate(st, h, r0 + i, pv + (nint)i * _dPad, mNew[i], sum[i]);
+        }
     }
 
-    /// <summary>q rows (token t, group member g) of head h as f32, zero past head_dim: row t·G + g of dst.</summary>
-    private void WidenQ(int qSlot, int h, in Step st, float* dst)
+    /// <summary>q rows [r0, r0 + count) (row t·G + g: token t, group member g) of head h as f32, zero past head_dim, into dst from its row 0.</summary>
+    private void WidenQ(int qSlot, int h, in Step st, int r0, int count, float* dst)
     {
         int G = _L.G, Gp = _L.Gp, D = _L.D, D128 = _L.D128;
         int esz = _L.QDType.Bytes();
         byte* head = _qBuf[qSlot].RawPointer + (long)h * _b.Bq * Gp * D128 * esz;
-        for (int t = 0; t < st.Tokens; t++)
-            for (int g = 0; g < G; g++)
-            {
-                byte* src = head + ((long)(st.QOffset + t) * Gp + g) * D128 * esz;
-                float* row = dst + (nint)(t * G + g) * _dPad;
-                if (_L.QDType == DType.F32) new ReadOnlySpan<float>(src, D).CopyTo(new Span<float>(row, D));
-                else Bf16.ToFloat(new ReadOnlySpan<ushort>(src, D), new Span<float>(row, D));
-                new Span<float>(row + D, _dPad - D).Clear();
-            }
+        for (int i = 0; i < count; i++)
+        {
+            int t = (r0 + i) / G, g = (r0 + i) % G;
+            byte* src = head + ((long)(st.QOffset + t) * Gp + g) * D128 * esz;
+            float* row = dst + (nint)i * _dPad;
+            if (_L.QDType == DType.F32) new ReadOnlySpan<float>(src, D).CopyTo(new Span<float>(row, D));
+            else Bf16.ToFloat(new ReadOnlySpan<ushort>(src, D), new Span<float>(row, D));
+            new Span<float>(row + D, _dPad - D).Clear();
+        }
     }
 
     /// <summary>Keys a row may see form one range: kpos ≤ qpos (causal) and kpos &gt; qpos − W (window); chunk coordinates.</summary>
