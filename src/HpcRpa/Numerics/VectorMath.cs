@@ -226,6 +226,12 @@ public static class VectorMath
             TV a0 = z, a1 = z, a2 = z, a3 = z;
             for (int j = 0; j < full; j += Partials)
             {
+                if (j >= hi || j + Partials <= lo)
+                {
+                    // Nothing visible: p is 0 and the partials (all ≥ 0) stay as they are, as adding +0 would leave them.
+                    new Span<float>(s + j, Partials).Clear();
+                    continue;
+                }
                 bool whole = j >= lo && j + Partials <= hi;
                 a0 = TV.Add(a0, ExpBlock<TV>(s, j, lo, hi, off, whole));
                 if (per > 1) a1 = TV.Add(a1, ExpBlock<TV>(s, j + c, lo, hi, off, whole));

@@ -66,6 +66,7 @@ public class SimdPathTests
     [InlineData(130, 5, 97)]
     [InlineData(16, 3, 3)]
     [InlineData(200, 17, 200)]
+    [InlineData(128, 40, 60)]
     public unsafe void RowStepsAreBitIdenticalAndAgree(int n, int lo, int hi)
     {
         var x = Random(n, 51, -8, 8);
