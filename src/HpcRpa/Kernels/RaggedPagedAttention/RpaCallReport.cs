@@ -24,7 +24,7 @@ public sealed class RpaCaseStats
 /// </summary>
 public sealed class RpaCallReport
 {
-    private readonly RpaCaseStats[] _byCase = [new(RpaCase.Decode), new(RpaCase.Prefill), new(RpaCase.Mixed)];
+    private readonly RpaCaseStats?[] _byCase = new RpaCaseStats?[3];
     private readonly List<RpaCaseStats> _cases = new(3);
 
     internal RpaCallReport() => Cases = _cases.AsReadOnly();
@@ -38,7 +38,7 @@ public sealed class RpaCallReport
 
     internal RpaCaseStats Add(RpaCase c)
     {
-        var s = _byCase[(int)c];
+        var s = _byCase[(int)c] ??= new RpaCaseStats(c);
         _cases.Add(s);
         return s;
     }

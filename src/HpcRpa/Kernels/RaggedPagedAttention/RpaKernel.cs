@@ -36,9 +36,9 @@ internal sealed unsafe partial class RpaKernel
     private readonly Ref _l, _m, _acc, _s;
     // Every VMEM buffer, in allocation order (the order a run takes them back in).
     private readonly List<Ref> _vmem = [];
-    // The views DMAs slice (q, output, new tokens, the cache as token rows; the VMEM slots). Timing-only runs use
-    // them only where a copy is synchronous; their other DMAs need just the bytes.
-    private readonly ViewCursor _qSrc, _outDst, _newKvSrc, _cacheTokens;
+    // The views DMAs slice (q, output, new tokens, the cache as token rows; the VMEM slots). Timing-only DMAs need
+    // just the bytes, except the synchronous copies of new tokens a sliding window skips (WriteSkippedNewTokens).
+    private readonly ViewCursor? _qSrc, _outDst, _newKvSrc, _cacheTokens;
     private readonly ViewCursor[] _qSlot = new ViewCursor[2], _oSlot = new ViewCursor[2], _kvSlot = new ViewCursor[2];
     // DMA semaphores [4, 2] and the bytes each slot's copy in flight will signal.
     private readonly DmaSemaphore[,] _sem = new DmaSemaphore[4, 2];
@@ -100,6 +100,7 @@ internal sealed unsafe partial class RpaKernel
             for (int s = 0; s < 2; s++)
                 _sem[r, s] = pl.Semaphore($"{ScopeName}.sem[{rows[r]}][{s}]");
         _pendingUpdate[0] = _pendingUpdate[1] = (-1, -1, 0, 0);
+        if (!pl.Functional && !(o.UpdateKvCache && o.SlidingWindow is not null)) return;
         // The cache as token rows: page g's slot j is row g·P + j ([page][slot] of the 4-D array, the same view).
         _qSrc = new ViewCursor(qHbm);
         _outDst = new ViewCursor(outHbm);
@@ -310,7 +311,7 @@ internal sealed unsafe partial class RpaKernel
     {
         var (start, sz) = QRows(q);
         if (!_pl.Functional) { DmaBytes(QBlockBytes(sz), MemorySpace.Hbm, MemorySpace.Vmem, null, 1, slot, "q fetch"); return; }
-        Dma(_qSrc.Slice(1, start, sz), _qSlot[slot].Slice(1, 0, sz), 1, slot, "q fetch");
+        Dma(_qSrc!.Slice(1, start, sz), _qSlot[slot].Slice(1, 0, sz), 1, slot, "q fetch");
     }
 
     private void StartKvFetch(Visit v, int slot)
@@ -330,11 +331,11 @@ internal sealed unsafe partial class RpaKernel
             int idx = Math.Min(s * pps + kb * _bkvPages + i, s * pps + pps - 1);
             int page = n > 0 ? _p.PageIndices[idx] : 0; // a zero-size copy reads nothing; its page index may be padding
             if (!_pl.Functional) { DmaBytes(n * _L.TokenBytes, MemorySpace.Hbm, MemorySpace.Vmem, null, 0, slot, "kv fetch page"); continue; }
-            Dma(_cacheTokens.Slice(0, page * P, n), _kvSlot[slot].Slice(0, i * P, n), 0, slot, "kv fetch page");
+            Dma(_cacheTokens!.Slice(0, page * P, n), _kvSlot[slot].Slice(0, i * P, n), 0, slot, "kv fetch page");
         }
         int qEnd = _p.CuQLens[s + 1];
         if (!_pl.Functional) DmaBytes(nNew * _L.TokenBytes, MemorySpace.Hbm, MemorySpace.Vmem, null, 0, slot, "kv fetch new");
-        else Dma(_newKvSrc.Slice(0, qEnd - fromNew, nNew), _kvSlot[slot].Slice(0, nCache, nNew), 0, slot, "kv fetch new");
+        else Dma(_newKvSrc!.Slice(0, qEnd - fromNew, nNew), _kvSlot[slot].Slice(0, nCache, nNew), 0, slot, "kv fetch new");
         _pendingUpdate[slot] = (s, kb, kvStart + nCache, nNew);
     }
 
@@ -353,7 +354,7 @@ internal sealed unsafe partial class RpaKernel
             int srcToken = (firstPage - kb * _bkvPages + i) * P + inPage;
             int page = _p.PageIndices[s * _p.PagesPerSeq + firstPage + i];
             if (!_pl.Functional) DmaBytes(n * _L.TokenBytes, MemorySpace.Vmem, MemorySpace.Hbm, _kvBuf[slot].Root, 3, slot, "kv cache write");
-            else Dma(_kvSlot[slot].Slice(0, srcToken, n), _cacheTokens.Slice(0, page * P + inPage, n), 3, slot, "kv cache write");
+            else Dma(_kvSlot[slot].Slice(0, srcToken, n), _cacheTokens!.Slice(0, page * P + inPage, n), 3, slot, "kv cache write");
             remaining -= n;
         }
         _pendingUpdate[slot] = (-1, -1, 0, 0);
@@ -376,7 +377,7 @@ internal sealed unsafe partial class RpaKernel
             int inPage = pos % P;
             int n = Math.Min(P - inPage, skippedEnd - pos);
             int page = _p.PageIndices[s * _p.PagesPerSeq + pos / P];
-            _pl.SyncCopy(_newKvSrc.Slice(0, qStart + (pos - gap), n), _cacheTokens.Slice(0, page * P + inPage, n), "kv cache write (skipped block)");
+            _pl.SyncCopy(_newKvSrc!.Slice(0, qStart + (pos - gap), n), _cacheTokens!.Slice(0, page * P + inPage, n), "kv cache write (skipped block)");
             pos += n;
         }
     }
@@ -442,6 +443,6 @@ internal sealed unsafe partial class RpaKernel
         if (_pl.Functional) FinalizeValues(q, oSlot);
         var (start, sz) = QRows(q);
         if (!_pl.Functional) { DmaBytes(QBlockBytes(sz), MemorySpace.Vmem, MemorySpace.Hbm, _oBuf[oSlot].Root, 2, oSlot, "o send"); return; }
-        Dma(_oSlot[oSlot].Slice(1, 0, sz), _outDst.Slice(1, start, sz), 2, oSlot, "o send");
+        Dma(_oSlot[oSlot].Slice(1, 0, sz), _outDst!.Slice(1, start, sz), 2, oSlot, "o send");
     }
 }

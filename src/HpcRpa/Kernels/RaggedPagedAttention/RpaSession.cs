@@ -64,6 +64,12 @@ public sealed unsafe class RpaSession : IDisposable
     public bool Trace { get; }
     public RpaHostOptions Host { get; }
 
+    /// <summary>
+    /// Told of each call type's kernel when the session first builds it (its compiled variant): the dispatcher
+    /// records and logs it. Once per call type per session, never in steady state.
+    /// </summary>
+    internal Action<RpaCase, RpaProblem, RpaBlockSizes>? Compiled { get; init; }
+
     /// <summary>The last call's report, filled in place by every call.</summary>
     public RpaCallReport Report { get; } = new();
 
@@ -161,7 +167,12 @@ public sealed unsafe class RpaSession : IDisposable
         foreach (var c in AllCases)
         {
             if (!p.HasSequences(c)) continue;
-            _blocks[(int)c] ??= Options.Blocks(c) ?? _defaultBlocks[(int)c] ?? RpaBlockSizes.Default(c, Chip, p.QDType, p.KvDType, p.NumQHeads, p.NumKvHeads, p.HeadDim, p.PageSize, p.MaxNumTokens, p.PagesPerSeq);
+            if (_blocks[(int)c] is null)
+            {
+                var b = _blocks[(int)c] = Options.Blocks(c) ?? _defaultBlocks[(int)c]
+                    ?? RpaBlockSizes.Default(c, Chip, p.QDType, p.KvDType, p.NumQHeads, p.NumKvHeads, p.HeadDim, p.PageSize, p.MaxNumTokens, p.PagesPerSeq);
+                Compiled?.Invoke(c, p, b);
+            }
             core.Kernel(c, p, Options, _blocks[(int)c]!, _hbm!); // built (and released) before the context is reset
             _present[n++] = c;
             mask |= 1 << (int)c;
