@@ -61,15 +61,14 @@ internal sealed class RpaValuePasses : IDisposable
             a.Case != b.Case ? a.Case.CompareTo(b.Case) : b.Work != a.Work ? b.Work.CompareTo(a.Work) : a.QBlock.CompareTo(b.QBlock));
         if (_work.Count == 0) return;
         int threads = Math.Min(_workers.Length, _work.Count);
+        // Every core first: nothing is queued unless all the threads can start.
+        for (int i = 0; i < threads; i++)
+            _workers[i] ??= new Worker(this, new RpaCore(new KernelContext(_chip, ExecutionMode.Functional, false, _o.VmemLimitBytes) { CopyElision = _host.CopyElision }));
         _next = -1;
         _error = null;
         _done.Reset(threads);
         _started = true;
-        for (int i = 0; i < threads; i++)
-        {
-            var w = _workers[i] ??= new Worker(this, new RpaCore(new KernelContext(_chip, ExecutionMode.Functional, false, _o.VmemLimitBytes) { CopyElision = _host.CopyElision }));
-            ThreadPool.UnsafeQueueUserWorkItem(w, preferLocal: false);
-        }
+        for (int i = 0; i < threads; i++) ThreadPool.UnsafeQueueUserWorkItem(_workers[i]!, preferLocal: false);
     }
 
     /// <summary>Until every pass has finished; a typed error from a thread (a VMEM overflow, a semaphore that would hang) reaches the caller as itself.</summary>
