@@ -76,8 +76,8 @@ public sealed class MemoryPool : IDisposable
     }
 
     /// <summary>
-    /// Gives back <paramref name="r"/>'s footprint but keeps its memory: a session's kernel between calls. The
-    /// space sees a free as <see cref="Free"/> makes it; <see cref="Reclaim"/> takes the footprint back.
+    /// Gives back <paramref name="r"/>'s footprint but keeps its memory: a session's kernel between calls. To the
+    /// space's accounting this is a <see cref="Free"/>; <see cref="Reclaim"/> takes the footprint back.
     /// </summary>
     internal void Release(Ref r)
     {

@@ -30,5 +30,11 @@ internal sealed class RpaCore(KernelContext context) : IDisposable
         Context.ResetForReuse();
     }
 
+    /// <summary>After a call: no kernel keeps the caller's arrays alive until the next one.</summary>
+    public void Unbind()
+    {
+        foreach (var k in _kernels) k?.Unbind();
+    }
+
     public void Dispose() => Context.Dispose();
 }

@@ -137,6 +137,9 @@ internal sealed unsafe partial class RpaKernel
         Plan();
     }
 
+    /// <summary>Lets go of the call's problem (the caller's arrays) once the call is over; <see cref="Bind"/> precedes every run.</summary>
+    public void Unbind() => _p = null!;
+
     /// <summary>Gives the kernel's VMEM back to the core (memory kept for the next run), as the end of a pallas_call does.</summary>
     public void Release()
     {

@@ -210,7 +210,14 @@ public sealed unsafe class RpaSession : IDisposable
         finally
         {
             // Also when the timing pass throws: the value passes use memory this session owns.
-            _passes?.Wait();
+            try
+            {
+                _passes?.Wait();
+            }
+            finally
+            {
+                core.Unbind();
+            }
         }
         ctx.CheckSemaphores();
         _zero.Zero(tl);

@@ -116,6 +116,7 @@ internal sealed class RpaValuePasses : IDisposable
         finally
         {
             k?.Release();
+            core.Unbind();
             _done.Signal();
         }
     }
