@@ -85,6 +85,29 @@ public sealed class RpaDispatcher(ChipSpec chip, ILogger? logger = null, RpaVari
         return new RpaDispatchResult(r.Output, r.Report, names.Count == 0 ? "(empty batch)" : string.Join(" + ", names), false, null, r.Cases, r.Timeline);
     }
 
+    /// <summary>
+    /// A session for a stream of calls of one shape on this chip — the path that allocates nothing per call. It runs
+    /// the TPU kernel only: a shape that would fall back (an f16 cache) is a <see cref="ValidationException"/> here,
+    /// and so are default blocks that do not fit VMEM (at the first call with that range). Each call type's variant
+    /// enters <see cref="Cache"/>, and is logged, when the session first runs it.
+    /// </summary>
+    public RpaSession OpenSession(RpaShape shape, RpaOptions o, ExecutionMode mode = ExecutionMode.Functional, bool trace = false, RpaHostOptions? host = null)
+    {
+        if (shape.KvDType == DType.F16)
+            throw new ValidationException("kv_cache.dtype", null, shape.KvDType.Name(), "f16 KV cache: the TPU kernel takes f32, bf16 and fp8 caches only, and a session has no reference fallback");
+        _log.LogInformation("RPA session on {Chip}: T {T}, Hq {Hq}, Hkv {Hkv}, D {D}, P {P}, {Pages} pages, {Seqs} x {Pps} page table, q {Q}, kv {Kv}, {Mode}",
+            Chip.Name, shape.MaxNumTokens, shape.NumQHeads, shape.NumKvHeads, shape.HeadDim, shape.PageSize, shape.NumPages, shape.MaxNumSeqs, shape.PagesPerSeq,
+            shape.QDType.Name(), shape.KvDType.Name(), mode);
+        return new RpaSession(Chip, shape, o, mode, trace, host)
+        {
+            Compiled = (c, p, blocks) =>
+            {
+                var v = Cache.GetOrCompile(RpaVariantKey.For(Chip.Name, c, p, o, blocks), k => Compile(k, p), out bool hit);
+                _log.LogInformation("RPA session {Case} variant {Scope} ({Cache}) on {Chip}, VMEM {Vmem:N0} B", c, v.Scope, hit ? "cached" : "compiled", Chip.Name, v.VmemBytes);
+            },
+        };
+    }
+
     private static CompiledRpaVariant Compile(RpaVariantKey k, RpaProblem p)
     {
         return new CompiledRpaVariant(k, RpaBlockSizes.ScopeName(k.Case, k.PageSize, k.Blocks, k.SlidingWindow), RpaValidation.VmemBytes(p.Layout, k.Blocks));

@@ -38,6 +38,8 @@ public sealed class DmaEngine
     public long LatencyCycles { get; }
     public long LastCompletion { get; private set; }
 
+    internal void Reset() => LastCompletion = 0;
+
     /// <summary>Cycles a transfer occupies the HBM channel.</summary>
     public long TransferCycles(long hbmBytes) => hbmBytes <= 0 ? 0 : (long)Math.Ceiling(hbmBytes / _hbmBytesPerCycle);
 

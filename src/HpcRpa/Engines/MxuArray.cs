@@ -41,6 +41,8 @@ public sealed class MxuArray
     }
 
     public IReadOnlyList<EngineTrack> Units => _units;
+
+    internal void Reset() => _next = 0;
     public int Rows => _tl.Chip.MxuRows;
     public int Cols => _tl.Chip.MxuCols;
 

@@ -30,6 +30,8 @@ public sealed class ScalarCore
 
     public long StepOverheadCycles => _tl.Chip.NsToCycles(_tl.Chip.GridStepOverheadNs);
 
+    internal void Reset() => IssueCycles = 0;
+
     /// <summary>Issue <paramref name="ops"/> ops; returns the cycle the last one leaves the scalar core.</summary>
     public long Issue(int ops = 1)
     {

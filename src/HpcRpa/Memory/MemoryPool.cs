@@ -75,6 +75,34 @@ public sealed class MemoryPool : IDisposable
         a.Buffer = null;
     }
 
+    /// <summary>
+    /// Gives back <paramref name="r"/>'s footprint but keeps its memory: a session's kernel between calls. To the
+    /// space's accounting this is a <see cref="Free"/>; <see cref="Reclaim"/> takes the footprint back.
+    /// </summary>
+    internal void Release(Ref r)
+    {
+        var a = r.Root;
+        if (a.Freed) return;
+        a.Freed = true;
+        Used -= a.Footprint;
+    }
+
+    /// <summary>
+    /// Takes a released allocation's footprint back, as a fresh <see cref="Allocate"/> of it would (the same
+    /// out-of-memory error, counted in <see cref="Peak"/>, ready at cycle 0); its values are what it last held.
+    /// </summary>
+    internal void Reclaim(Ref r)
+    {
+        var a = r.Root;
+        if (!a.Freed) return;
+        Reserve(a.Name, a.Footprint);
+        a.Freed = false;
+        a.ReadyAt = 0;
+    }
+
+    /// <summary>Starts a new run's high-water mark at what is in use now.</summary>
+    internal void ResetPeak() => Peak = Used;
+
     public void Dispose()
     {
         foreach (var a in _owned) { a.Buffer?.Dispose(); a.Buffer = null; a.Freed = true; }

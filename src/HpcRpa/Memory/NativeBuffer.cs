@@ -44,6 +44,23 @@ public sealed unsafe class NativeBuffer : IDisposable
         return new NativeBuffer((byte*)pointer, bytes);
     }
 
+    /// <summary>
+    /// A view of caller memory whose address changes from call to call (a session's KV cache, pinned only while a
+    /// call runs): it points nowhere until <see cref="Repoint"/>, and should point nowhere again between calls.
+    /// </summary>
+    internal static NativeBuffer Unpinned(long bytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(bytes);
+        return new NativeBuffer(null, bytes);
+    }
+
+    /// <summary>Points a view of caller memory (never an owned block) at <paramref name="pointer"/>, or at nothing with 0.</summary>
+    internal void Repoint(nint pointer)
+    {
+        if (_owned) throw new InvalidOperationException("an owned buffer cannot be repointed");
+        _ptr = (byte*)pointer;
+    }
+
     public nint Pointer => (nint)_ptr;
 
     public byte* Data => _ptr;

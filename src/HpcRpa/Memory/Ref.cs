@@ -35,8 +35,8 @@ public sealed unsafe class Ref
     public ReadOnlySpan<int> Shape => _shape;
     public ReadOnlySpan<long> Strides => _strides;
     public int Rank => _shape.Length;
-    public long Offset { get; }
-    public long ElementCount { get; }
+    public long Offset { get; private set; }
+    public long ElementCount { get; private set; }
     public long Bytes => ElementCount * DType.Bytes();
     public int Dim(int i) => _shape[i < 0 ? _shape.Length + i : i];
     public bool HasValues => Root.Buffer is not null;
@@ -90,6 +90,28 @@ public sealed unsafe class Ref
         var shape = (int[])_shape.Clone();
         shape[dim] = length;
         return new Ref(Root, DType, shape, (long[])_strides.Clone(), Offset + start * _strides[dim]);
+    }
+
+    /// <summary>
+    /// Re-aims <paramref name="view"/> — a view of this one's allocation, dtype and rank, made for the purpose (see
+    /// <see cref="ViewCursor"/>) — at <c>Slice(dim, start, length)</c> of this view, with the same bounds checks,
+    /// without allocating. Whoever holds <paramref name="view"/> sees it change, so it must never be handed out.
+    /// </summary>
+    internal Ref SliceInto(Ref view, int dim, int start, int length)
+    {
+        if (view.Root != Root || view.DType != DType || view._shape.Length != _shape.Length)
+            throw new InvalidOperationException($"'{Name}': a view of '{view.Name}' {view.ShapeString} cannot be re-aimed at a slice of {ShapeString}");
+        if ((uint)dim >= (uint)_shape.Length) throw new ArgumentOutOfRangeException(nameof(dim), $"'{Name}': dim {dim} outside rank {_shape.Length}");
+        if (start < 0 || length < 0 || start + length > _shape[dim])
+            throw new ArgumentOutOfRangeException(nameof(start), $"'{Name}': slice [{start}, {start + length}) outside dim {dim} of size {_shape[dim]}");
+        _shape.CopyTo(view._shape, 0);
+        _strides.CopyTo(view._strides, 0);
+        view._shape[dim] = length;
+        view.Offset = Offset + start * _strides[dim];
+        long n = 1;
+        foreach (var d in view._shape) n *= d;
+        view.ElementCount = n;
+        return view;
     }
 
     /// <summary>Same elements, another shape; only for contiguous views.</summary>

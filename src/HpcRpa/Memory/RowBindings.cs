@@ -137,6 +137,20 @@ public sealed unsafe class RowBindings
         _sourceHi = nint.MinValue;
     }
 
+    /// <summary>
+    /// Forgets every binding without reading its source: for a block taken back by a new run, whose sources (the
+    /// last call's pinned arrays) may be gone. Rows read the block's own bytes again.
+    /// </summary>
+    internal void Reset()
+    {
+        Array.Clear(_boundLength);
+        ResetAddresses();
+        _boundRows = 0;
+        _segmentCount = 0;
+        _sourceLo = nint.MaxValue;
+        _sourceHi = nint.MinValue;
+    }
+
     /// <summary>Before bytes [lo, hi) are written: every row still bound to a source there gets its bytes now.</summary>
     internal void BeforeSourceWrite(nint lo, nint hi)
     {

@@ -99,10 +99,14 @@ public sealed partial class KernelContext : IDisposable
         RefCopy.Copy(src, dst);
     }
 
+    // One semaphore serves every sync_copy: each starts it at zero and leaves it there.
+    private DmaSemaphore? _syncSemaphore;
+
     /// <summary>pltpu.sync_copy: start and wait.</summary>
     public void SyncCopy(Ref src, Ref dst, string? label = null)
     {
-        var sem = new DmaSemaphore("sync_copy");
+        var sem = _syncSemaphore ??= new DmaSemaphore("sync_copy");
+        sem.Reset();
         var c = new AsyncCopy(this, src, dst, sem, label);
         c.Start();
         c.Wait();
@@ -114,8 +118,29 @@ public sealed partial class KernelContext : IDisposable
     /// </summary>
     public RunReport Finish(string kernel, bool? valuesComputed = null)
     {
-        foreach (var s in _semaphores) s.CheckZero();
+        CheckSemaphores();
         return RunReport.From(Timeline, kernel, !(valuesComputed ?? Functional), Vmem.Peak);
+    }
+
+    /// <summary>The exit rule of <see cref="Finish"/>: every semaphore at zero, as on hardware.</summary>
+    internal void CheckSemaphores()
+    {
+        foreach (var s in _semaphores) s.CheckZero();
+    }
+
+    /// <summary>
+    /// Makes this context a fresh one again for a session's next run, keeping its allocations: the timeline at
+    /// cycle 0, every semaphore at zero (also after a run that failed midway), the VMEM high-water mark at what
+    /// is held now. Allocations a kernel keeps between runs it releases and reclaims itself.
+    /// </summary>
+    internal void ResetForReuse()
+    {
+        Timeline.Reset();
+        foreach (var s in _semaphores) s.Reset();
+        _syncSemaphore?.Reset();
+        // Bindings point into the last run's pinned arrays, which may have moved since.
+        foreach (var b in _bindings) b.Reset();
+        Vmem.ResetPeak();
     }
 
     public void Dispose()

@@ -71,6 +71,15 @@ public sealed class DmaSemaphore
         return at;
     }
 
+    /// <summary>Back to zero with no arrival pending: a session's next call (even after one that failed mid-run) starts clean.</summary>
+    internal void Reset()
+    {
+        _arrivals.Clear();
+        _head = 0;
+        _headConsumed = 0;
+        Pending = 0;
+    }
+
     /// <summary>Hardware requires every semaphore at zero when the kernel exits.</summary>
     public void CheckZero()
     {

@@ -47,8 +47,13 @@ public sealed record RunReport
     /// <summary>Builds the report once the kernel has finished issuing.</summary>
     public static RunReport From(Timeline tl, string kernel, bool timingOnly, long vmemPeak = 0)
     {
-        var zero = new TimelineSnapshot(0, 0, 0, 0, 0, 0, 0, 0, 0, new long[tl.Tracks.Count], 0, 0);
-        return Between(tl, zero, tl.Snapshot(), kernel, timingOnly, vmemPeak);
+        var zero = new TimelineCounters();
+        zero.Zero(tl);
+        var now = new TimelineCounters();
+        tl.CaptureInto(now);
+        var stats = new RunStats();
+        stats.Fill(tl, zero, now, kernel, timingOnly, vmemPeak);
+        return stats.ToReport();
     }
 
     /// <summary>
@@ -58,66 +63,16 @@ public sealed record RunReport
     /// </summary>
     public static (Bound Bound, string Reason) DecideBound(IReadOnlyDictionary<string, double> engines)
     {
-        double mem = engines.GetValueOrDefault("hbm");
-        var compute = new[] { "mxu", "vpu", "eup", "xlu" }.Select(k => (Name: k, Busy: engines.GetValueOrDefault(k))).MaxBy(e => e.Busy);
-        if (Math.Max(mem, compute.Busy) < 0.5)
-            return (Bound.Overhead, $"no resource busy half the time (HBM {mem:P0}, {compute.Name} {compute.Busy:P0}): fixed costs (dispatch, grid steps, DMA latency) dominate");
-        if (mem >= compute.Busy)
-            return (Bound.Memory, $"HBM channel busy {mem:P0} of the run ({compute.Name} {compute.Busy:P0})");
-        return (Bound.Compute, $"{compute.Name} busy {compute.Busy:P0} of the run (HBM {mem:P0})");
+        var d = BoundDecision.Of(engines);
+        return (d.Bound, d.Reason);
     }
 
     /// <summary>The report of the part of a run between two snapshots (e.g. one of RPA's three calls).</summary>
     public static RunReport Between(Timeline tl, TimelineSnapshot a, TimelineSnapshot b, string kernel, bool timingOnly, long vmemPeak = 0)
     {
-        long cycles = Math.Max(b.At - a.At, 1);
-        var chip = tl.Chip;
-        double seconds = cycles / chip.ClockHz;
-        var busy = new SortedDictionary<string, long>(StringComparer.Ordinal);
-        var frac = new SortedDictionary<string, double>(StringComparer.Ordinal);
-        foreach (var g in tl.Tracks.GroupBy(t => t.Group))
-        {
-            if (g.Key is "wait" or "scope") continue;
-            long sum = g.Sum(t => b.TrackBusy[t.Id] - a.TrackBusy[t.Id]);
-            int n = g.Count();
-            busy[g.Key] = sum / n;
-            frac[g.Key] = sum / (double)n / cycles;
-        }
-        long scalarBusy = (b.ScalarIssueCycles - a.ScalarIssueCycles) + (b.TrackBusy[tl.Scalar.Track.Id] - a.TrackBusy[tl.Scalar.Track.Id]);
-        frac["scalar"] = scalarBusy / (double)cycles;
-        busy["scalar"] = scalarBusy;
-        long read = b.HbmBytesRead - a.HbmBytesRead, written = b.HbmBytesWritten - a.HbmBytesWritten;
-        double flops = b.Flops - a.Flops;
-        double mfu = flops / (seconds * chip.PeakBf16FlopsPerCore);
-        double mbu = (read + written) / (seconds * chip.HbmBandwidthPerCore);
-        var (bound, why) = DecideBound(frac);
-        long waitBusy = b.TrackBusy[tl.Scalar.WaitTrack.Id] - a.TrackBusy[tl.Scalar.WaitTrack.Id];
-        return new RunReport
-        {
-            Chip = chip.Name,
-            Kernel = kernel,
-            Mode = timingOnly ? "timing-only" : "functional",
-            Cycles = cycles,
-            Seconds = seconds,
-            ClockHz = chip.ClockHz,
-            HbmBytesRead = read,
-            HbmBytesWritten = written,
-            Flops = flops,
-            Mfu = mfu,
-            Mbu = mbu,
-            Bound = bound,
-            BoundReason = why,
-            Engines = frac,
-            EngineBusyCycles = busy,
-            DmaCount = b.DmaCount - a.DmaCount,
-            ZeroByteDmaCount = b.ZeroByteDmaCount - a.ZeroByteDmaCount,
-            DmaBytes = b.DmaBytes - a.DmaBytes,
-            GridSteps = b.GridSteps - a.GridSteps,
-            Events = b.Events - a.Events,
-            StallCycles = waitBusy,
-            DispatchCycles = b.DispatchCycles - a.DispatchCycles,
-            VmemPeakBytes = vmemPeak,
-        };
+        var stats = new RunStats();
+        stats.Fill(tl, TimelineCounters.Of(a), TimelineCounters.Of(b), kernel, timingOnly, vmemPeak);
+        return stats.ToReport();
     }
 
     /// <summary>The report as JSON fields (snake_case), for --json; <paramref name="extra"/> adds kernel-specific fields.</summary>

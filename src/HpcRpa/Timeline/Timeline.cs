@@ -74,6 +74,28 @@ public sealed class Timeline
         End, HbmBytesRead, HbmBytesWritten, Flops, DmaCount, ZeroByteDmaCount, DmaBytes, GridSteps, Events,
         _tracks.Select(t => t.BusyCycles).ToArray(), Scalar.IssueCycles, DispatchCycles);
 
+    /// <summary>Counters into <paramref name="into"/>, in place: the snapshot a session takes without allocating.</summary>
+    internal void CaptureInto(TimelineCounters into) => into.Capture(this, End, Scalar.IssueCycles);
+
+    /// <summary>
+    /// Back to cycle 0 with nothing charged and no slice kept: a session's next call runs on this timeline exactly
+    /// as on a new one.
+    /// </summary>
+    internal void Reset()
+    {
+        Now = 0;
+        HbmBytesRead = HbmBytesWritten = 0;
+        Flops = 0;
+        DmaCount = ZeroByteDmaCount = DmaBytes = GridSteps = 0;
+        Events = 0;
+        DispatchCycles = 0;
+        _slices.Clear();
+        foreach (var t in _tracks) t.Reset();
+        Scalar.Reset();
+        Dma.Reset();
+        Mxu.Reset();
+    }
+
     internal EngineTrack NewTrack(string name, string group)
     {
         var t = new EngineTrack(this, _tracks.Count, name, group);

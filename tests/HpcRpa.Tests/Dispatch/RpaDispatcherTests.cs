@@ -169,4 +169,26 @@ public class RpaDispatcherTests
         Assert.StartsWith("(", vmem.Value);
         Assert.Contains("VMEM", vmem.Message);
     }
+
+    /// <summary>A dispatcher's session runs the variants Run would, counts them in the cache once, and refuses an f16 cache it cannot fall back from.</summary>
+    [Fact]
+    public void ASessionFromTheDispatcherRecordsItsVariantsOnce()
+    {
+        var log = new ListLogger();
+        var d = new RpaDispatcher(ChipPresets.V6e, log);
+        var p = Problem();
+        using var session = d.OpenSession(RpaShape.Of(p), Options, host: new RpaHostOptions { Threads = 1 });
+        var output = new byte[session.OutputBytes];
+        var want = RpaRunner.Run(ChipPresets.V6e, p with { KvCache = (byte[])p.KvCache.Clone() }, Options);
+        for (int i = 0; i < 3; i++) session.Run(p with { KvCache = (byte[])p.KvCache.Clone() }, output);
+        Assert.Equal(want.Output, output);
+        Assert.Equal(2, d.Cache.Count);
+        Assert.Equal(2, d.Cache.Misses);
+        Assert.Contains(log.Entries, e => e.Message.Contains("RPA session on v6e"));
+        Assert.Contains(log.Entries, e => e.Message.Contains("RPAm-p_4-bq_8_4-bkv_16_8") && e.Message.Contains("compiled"));
+        Assert.Equal(want.Report.Kernel, session.Report.Total.Kernel);
+
+        var f16 = Assert.Throws<ValidationException>(() => d.OpenSession(RpaShape.Of(Problem(DType.F16)), Options));
+        Assert.Equal("kv_cache.dtype", f16.Field);
+    }
 }

@@ -1,6 +1,4 @@
 using HpcRpa.Hardware;
-using HpcRpa.Memory;
-using HpcRpa.Numerics;
 using HpcRpa.Pallas;
 using HpcRpa.Timeline;
 
@@ -16,66 +14,55 @@ public sealed record KvUpdateResult(RunReport Report, int Programs, int SlicesPe
 /// num_slices issue zero-length ("trivial") copies. The padded grid runs over every padded column; the
 /// dynamic grid stops at cdiv(num_slices, N_b).
 /// </summary>
-public static unsafe class KvUpdateKernel
+public static class KvUpdateKernel
 {
+    /// <summary>One update; a <see cref="KvUpdateSession"/> used once (keep a session for a stream of them).</summary>
     public static KvUpdateResult Run(ChipSpec chip, KvUpdateProblem p, KvUpdateGrid grid, int? slicesPerBlock = null,
         ExecutionMode mode = ExecutionMode.Functional, bool trace = false)
     {
-        bool functional = mode == ExecutionMode.Functional;
-        int nb = slicesPerBlock ?? KvUpdateProblem.AutoSlicesPerBlock(p.PageSize, p.Combined, p.HeadDim, p.DType);
-        KvUpdateValidation.Validate(p, nb, chip, functional);
-        using var pl = new KernelContext(chip, mode, trace);
-        fixed (byte* cachePtr = p.KvCache)
-        fixed (byte* newPtr = p.NewKv)
+        using var session = new KvUpdateSession(chip, KvUpdateShape.Of(p), grid, slicesPerBlock, mode, trace);
+        var report = session.Run(p);
+        return new KvUpdateResult(report.ToReport(), session.Programs, session.SlicesPerBlock, grid, session.Timeline);
+    }
+
+    /// <summary>The kernel body on <paramref name="x"/>, after validation; returns the programs (grid size) it ran.</summary>
+    internal static int Body(KernelContext pl, KvUpdateProblem p, KvUpdateGrid grid, int nb, KvUpdateOperands x, string scope)
+    {
+        // Scalar prefetch: the slot mapping and num_slices land in SMEM before the grid starts.
+        if (pl.Functional) p.Slices.AsSpan().CopyTo(x.SlicesHbm.Span<int>());
+        pl.SyncCopy(x.SlicesHbm, x.SlicesSmem, "scalar prefetch slices");
+
+        int programs = grid == KvUpdateGrid.Padded
+            ? (p.PaddedSlices + nb - 1) / nb
+            : (p.NumSlices + nb - 1) / nb;
+        long scopeStart = pl.Timeline.Now;
+        var reads = x.Reads;
+        var writes = x.Writes;
+        for (int b = 0; b < programs; b++)
         {
-            using var cacheBuf = NativeBuffer.Wrap((nint)cachePtr, p.KvCache.LongLength);
-            using var newBuf = NativeBuffer.Wrap((nint)newPtr, p.NewKv.LongLength);
-            int[] rowShape = [p.Combined, p.HeadDim];
-            var cache = functional ? pl.Hbm.Wrap("kv_cache", p.DType, [p.CacheTokens, .. rowShape], cacheBuf) : pl.Hbm.Allocate("kv_cache", p.DType, [p.CacheTokens, .. rowShape]);
-            var newKv = functional ? pl.Hbm.Wrap("new_kv", p.DType, [p.NumTokens, .. rowShape], newBuf) : pl.Hbm.Allocate("new_kv", p.DType, [p.NumTokens, .. rowShape]);
-
-            // Scalar prefetch: the slot mapping and num_slices land in SMEM before the grid starts.
-            var slicesHbm = pl.Hbm.Allocate("slices", DType.Int32, 3, p.PaddedSlices);
-            var slicesSmem = pl.Smem.Allocate("slices", DType.Int32, 3, p.PaddedSlices);
-            if (functional) p.Slices.AsSpan().CopyTo(slicesHbm.Span<int>());
-            pl.SyncCopy(slicesHbm, slicesSmem, "scalar prefetch slices");
-
-            var scratch = pl.Vmem.Allocate("scratch", p.DType, nb, p.PageSize, p.Combined, p.HeadDim);
-            var sem = pl.Semaphore("sem");
-            int programs = grid == KvUpdateGrid.Padded
-                ? (p.PaddedSlices + nb - 1) / nb
-                : (p.NumSlices + nb - 1) / nb;
-            string scope = $"kv_cache_update-{grid.ToString().ToLowerInvariant()}-nb_{nb}-p_{p.PageSize}";
-            long scopeStart = pl.Timeline.Now;
-            var reads = new AsyncCopy[nb];
-            var writes = new AsyncCopy[nb];
-            for (int b = 0; b < programs; b++)
+            pl.Timeline.Scalar.GridStep();
+            for (int i = 0; i < nb; i++)
             {
-                pl.Timeline.Scalar.GridStep();
-                for (int i = 0; i < nb; i++)
-                {
-                    int idx = b * nb + i;
-                    bool real = idx < p.NumSlices;
-                    pl.Timeline.Scalar.SmemRead(2);
-                    int start = real ? p.NewStart(idx) : 0, len = real ? p.Length(idx) : 0;
-                    reads[i] = pl.MakeAsyncCopy(newKv.Slice(0, start, len), scratch[i].Slice(0, 0, len), sem, real ? "new_kv -> scratch" : "trivial copy");
-                    reads[i].Start();
-                }
-                foreach (var c in reads) c.Wait();
-                for (int i = 0; i < nb; i++)
-                {
-                    int idx = b * nb + i;
-                    bool real = idx < p.NumSlices;
-                    pl.Timeline.Scalar.SmemRead(2);
-                    int start = real ? p.CacheStart(idx) : 0, len = real ? p.Length(idx) : 0;
-                    writes[i] = pl.MakeAsyncCopy(scratch[i].Slice(0, 0, len), cache.Slice(0, start, len), sem, real ? "scratch -> kv_cache" : "trivial copy");
-                    writes[i].Start();
-                }
-                foreach (var c in writes) c.Wait();
+                int idx = b * nb + i;
+                bool real = idx < p.NumSlices;
+                pl.Timeline.Scalar.SmemRead(2);
+                int start = real ? p.NewStart(idx) : 0, len = real ? p.Length(idx) : 0;
+                reads[i] = pl.MakeAsyncCopy(x.NewKvSlot[i].Slice(0, start, len), x.ScratchSlot[i].Slice(0, 0, len), x.Semaphore, real ? "new_kv -> scratch" : "trivial copy");
+                reads[i].Start();
             }
-            pl.Timeline.MarkScope(scope, scopeStart);
-            var report = pl.Finish(scope);
-            return new KvUpdateResult(report, programs, nb, grid, pl.Timeline);
+            foreach (var c in reads) c.Wait();
+            for (int i = 0; i < nb; i++)
+            {
+                int idx = b * nb + i;
+                bool real = idx < p.NumSlices;
+                pl.Timeline.Scalar.SmemRead(2);
+                int start = real ? p.CacheStart(idx) : 0, len = real ? p.Length(idx) : 0;
+                writes[i] = pl.MakeAsyncCopy(x.ScratchSlot[i].Slice(0, 0, len), x.CacheSlot[i].Slice(0, start, len), x.Semaphore, real ? "scratch -> kv_cache" : "trivial copy");
+                writes[i].Start();
+            }
+            foreach (var c in writes) c.Wait();
         }
+        pl.Timeline.MarkScope(scope, scopeStart);
+        return programs;
     }
 }

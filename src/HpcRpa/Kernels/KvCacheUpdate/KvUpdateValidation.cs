@@ -7,6 +7,7 @@ namespace HpcRpa.Kernels.KvCacheUpdate;
 /// <summary>
 /// The KV-update checks of tpu-inference #321 (rpa.md 4.6), always on here, plus shapes: every real slice in
 /// range, within one page, new-KV intervals contiguous, cache intervals disjoint. Nothing is written on failure.
+/// A check that passes allocates nothing (a session validates every call).
 /// </summary>
 public static class KvUpdateValidation
 {
@@ -45,20 +46,38 @@ public static class KvUpdateValidation
             if ((long)cs + len > p.CacheTokens) throw new ValidationException("slices.kv_cache_start", i, cs.ToString(), $"kv_cache_start={cs} + slice_len={len} must be less or equal to kv_cache_token_num={p.CacheTokens}");
             if (cs / p.PageSize != (cs + len - 1) / p.PageSize) throw new ValidationException("slices.kv_cache_start", i, cs.ToString(), $"Each slice must reside in the same page (start {cs}, length {len}, page size {p.PageSize})");
         }
-        var order = Enumerable.Range(0, p.NumSlices).OrderBy(p.NewStart).ToArray();
+        var order = Order(p, row: 1);
         for (int k = 1; k < order.Length; k++)
         {
-            int a = order[k - 1], b = order[k];
+            int a = Slice(order[k - 1]), b = Slice(order[k]);
             int expect = p.NewStart(a) + p.Length(a);
             if (p.NewStart(b) != expect)
                 throw new ValidationException("slices.new_kv_start", b, p.NewStart(b).ToString(), $"new_kv intervals must be contiguous: is expected to equal {expect} (end of slice {a})");
         }
-        order = Enumerable.Range(0, p.NumSlices).OrderBy(p.CacheStart).ToArray();
+        order = Order(p, row: 0);
         for (int k = 1; k < order.Length; k++)
         {
-            int a = order[k - 1], b = order[k];
+            int a = Slice(order[k - 1]), b = Slice(order[k]);
             if (p.CacheStart(b) < p.CacheStart(a) + p.Length(a))
                 throw new ValidationException("slices.kv_cache_start", b, p.CacheStart(b).ToString(), $"Overlap detected in kv_cache intervals: slice {b} starts inside slice {a} [{p.CacheStart(a)}, {p.CacheStart(a) + p.Length(a)})");
         }
     }
+
+    [ThreadStatic] private static long[]? t_order;
+
+    /// <summary>
+    /// The real slices in order of one row of the mapping (0 cache starts, 1 new-KV starts), ties by index — the
+    /// stable sort's order — as (start &lt;&lt; 32 | index) keys in a buffer kept per thread, so a check allocates
+    /// nothing. The starts were checked non-negative.
+    /// </summary>
+    private static ReadOnlySpan<long> Order(KvUpdateProblem p, int row)
+    {
+        if (t_order is null || t_order.Length < p.NumSlices) t_order = new long[Math.Max(p.NumSlices, 64)];
+        var keys = t_order.AsSpan(0, p.NumSlices);
+        for (int i = 0; i < keys.Length; i++) keys[i] = (long)p.Slices[row * p.PaddedSlices + i] << 32 | (uint)i;
+        keys.Sort();
+        return keys;
+    }
+
+    private static int Slice(long key) => (int)(key & 0xFFFF_FFFF);
 }

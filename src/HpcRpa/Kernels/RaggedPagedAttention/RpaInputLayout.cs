@@ -116,10 +116,18 @@ public static unsafe class RpaInputLayout
     /// </summary>
     public static byte[] PrepareOutputs(RpaProblem p, Ref outHbm, Ref qHbm)
     {
+        var result = new byte[p.Layout.QueryBytes(p.MaxNumTokens)];
+        PrepareOutputs(p, outHbm, qHbm, result);
+        return result;
+    }
+
+    /// <summary>The same into the caller's <paramref name="result"/> of exactly [T, Hq, D] q-dtype bytes.</summary>
+    public static void PrepareOutputs(RpaProblem p, Ref outHbm, Ref qHbm, Span<byte> result)
+    {
         var L = p.Layout;
         int T = p.MaxNumTokens, D = L.D, eb = L.QDType.Bytes();
         int written = p.TotalQTokens;
-        var result = new byte[(long)T * L.Hq * D * eb];
+        if (result.Length != L.QueryBytes(T)) throw new ArgumentException($"output: {result.Length} bytes, [T, Hq, D] needs {L.QueryBytes(T)}", nameof(result));
         byte* o = outHbm.RawPointer, q = qHbm.RawPointer;
         fixed (byte* r = result)
             for (int t = 0; t < T; t++)
@@ -129,6 +137,5 @@ public static unsafe class RpaInputLayout
                     long off = ((((long)h * T + t) * L.Gp + g) * L.D128) * eb;
                     Buffer.MemoryCopy((t < written ? o : q) + off, r + ((long)t * L.Hq + n) * D * eb, D * eb, D * eb);
                 }
-        return result;
     }
 }

@@ -12,17 +12,21 @@ namespace HpcRpa.Kernels.RaggedPagedAttention;
 /// (rows: 0 KV fetch, 1 q fetch, 2 output send, 3 KV-cache write), the KV-cache update fused into the KV
 /// fetch, and the pipeline carried across sequences: the next KV block (of this q block, the next q
 /// block, or the next sequence) is always in flight while the current one is computed.
+/// <para>
+/// A kernel is built once for a shape and reused call after call (<see cref="RpaSession"/>): <see cref="Bind"/>
+/// points it at one call's problem, <see cref="Reclaim"/> and <see cref="Release"/> take and give back its VMEM
+/// around each run, and its DMAs slice through <see cref="ViewCursor"/>s, so a run allocates nothing.
+/// </para>
 /// </summary>
 internal sealed unsafe partial class RpaKernel
 {
     private readonly KernelContext _pl;
-    private readonly RpaProblem _p;
+    private RpaProblem _p;
     private readonly RpaOptions _o;
     private readonly RpaLayout _L;
     private readonly RpaCase _case;
     private readonly RpaBlockSizes _b;
-    private readonly Ref _qHbm, _newKvHbm, _cacheHbm, _outHbm;
-    private readonly int _seqStart, _seqEnd;
+    private int _seqStart, _seqEnd;
     private readonly int? _staticQLen;
     private readonly bool _causal;
     private readonly int _bkvPages;
@@ -30,6 +34,12 @@ internal sealed unsafe partial class RpaKernel
     // VMEM scratch.
     private readonly Ref[] _kvBuf = new Ref[2], _qBuf = new Ref[2], _oBuf = new Ref[2];
     private readonly Ref _l, _m, _acc, _s;
+    // Every VMEM buffer, in allocation order (the order a run takes them back in).
+    private readonly List<Ref> _vmem = [];
+    // The views DMAs slice (q, output, new tokens, the cache as token rows; the VMEM slots). Timing-only DMAs need
+    // just the bytes, except the synchronous copies of new tokens a sliding window skips (WriteSkippedNewTokens).
+    private readonly ViewCursor? _qSrc, _outDst, _newKvSrc, _cacheTokens;
+    private readonly ViewCursor[] _qSlot = new ViewCursor[2], _oSlot = new ViewCursor[2], _kvSlot = new ViewCursor[2];
     // DMA semaphores [4, 2] and the bytes each slot's copy in flight will signal.
     private readonly DmaSemaphore[,] _sem = new DmaSemaphore[4, 2];
     private readonly long[,] _inFlight = new long[4, 2];
@@ -43,13 +53,11 @@ internal sealed unsafe partial class RpaKernel
     {
         _pl = pl; _p = p; _o = o; _case = kase; _b = b;
         _L = p.Layout;
-        _qHbm = qHbm; _newKvHbm = newKvHbm; _cacheHbm = cacheHbm; _outHbm = outHbm;
-        var d = p.Distribution;
-        (_seqStart, _seqEnd, _staticQLen) = kase switch
+        _staticQLen = kase switch
         {
-            RpaCase.Decode => (0, d[0], (int?)1),
-            RpaCase.Prefill => (d[0], d[1], o.ChunkPrefillSize),
-            _ => (d[1], d[2], (int?)null),
+            RpaCase.Decode => 1,
+            RpaCase.Prefill => o.ChunkPrefillSize,
+            _ => null,
         };
         // Decode forces the causal mask off (redundant for q_len 1); the window still applies.
         _causal = o.Causal && kase != RpaCase.Decode;
@@ -63,30 +71,97 @@ internal sealed unsafe partial class RpaKernel
         {
             int lanes = shape[^1];
             int rows = shape[..^1].Aggregate(1, (a, x) => a * x);
-            return pl.Vmem.Allocate($"{ScopeName}.{name}", t, rows, lanes).Reshape(shape);
+            var r = pl.Vmem.Allocate($"{ScopeName}.{name}", t, rows, lanes);
+            _vmem.Add(r);
+            return r.Reshape(shape);
         }
-        for (int i = 0; i < 2; i++)
+        try
         {
-            _kvBuf[i] = Buffer($"bkv_x2[{i}]", DType.Int32, b.Bkv, L.Stride, L.D128);
-            _qBuf[i] = Buffer($"bq_x2[{i}]", L.QDType, L.Hkv, b.Bq * L.Gp, L.D128);
-            _oBuf[i] = Buffer($"bo_x2[{i}]", L.QDType, L.Hkv, b.Bq * L.Gp, L.D128);
+            for (int i = 0; i < 2; i++)
+            {
+                _kvBuf[i] = Buffer($"bkv_x2[{i}]", DType.Int32, b.Bkv, L.Stride, L.D128);
+                _qBuf[i] = Buffer($"bq_x2[{i}]", L.QDType, L.Hkv, b.Bq * L.Gp, L.D128);
+                _oBuf[i] = Buffer($"bo_x2[{i}]", L.QDType, L.Hkv, b.Bq * L.Gp, L.D128);
+            }
+            _l = Buffer("l", DType.F32, L.Hkv, b.Bq * L.Gp, 128);
+            _m = Buffer("m", DType.F32, L.Hkv, b.Bq * L.Gp, 128);
+            _acc = Buffer("acc", DType.F32, L.Hkv, b.Bq * L.Gp, L.D128);
+            _s = pl.Vmem.Allocate($"{ScopeName}.s", DType.F32, 2 * Math.Min(b.BqCompute, b.Bq) * L.Gp, b.BkvCompute);
+            _vmem.Add(_s);
         }
-        _l = Buffer("l", DType.F32, L.Hkv, b.Bq * L.Gp, 128);
-        _m = Buffer("m", DType.F32, L.Hkv, b.Bq * L.Gp, 128);
-        _acc = Buffer("acc", DType.F32, L.Hkv, b.Bq * L.Gp, L.D128);
-        _s = pl.Vmem.Allocate($"{ScopeName}.s", DType.F32, 2 * Math.Min(b.BqCompute, b.Bq) * L.Gp, b.BkvCompute);
+        catch
+        {
+            // A buffer that does not fit: the ones before it go back, so the pool is as it was.
+            foreach (var r in _vmem) pl.Vmem.Free(r);
+            throw;
+        }
         string[] rows = ["kv_fetch", "q_fetch", "o_send", "kv_update"];
         for (int r = 0; r < 4; r++)
             for (int s = 0; s < 2; s++)
                 _sem[r, s] = pl.Semaphore($"{ScopeName}.sem[{rows[r]}][{s}]");
         _pendingUpdate[0] = _pendingUpdate[1] = (-1, -1, 0, 0);
-        Plan();
+        if (!pl.Functional && !(o.UpdateKvCache && o.SlidingWindow is not null)) return;
+        // The cache as token rows: page g's slot j is row g·P + j ([page][slot] of the 4-D array, the same view).
+        _qSrc = new ViewCursor(qHbm);
+        _outDst = new ViewCursor(outHbm);
+        _newKvSrc = new ViewCursor(newKvHbm);
+        _cacheTokens = new ViewCursor(cacheHbm.Reshape(checked(p.NumPages * p.PageSize), L.Rows, L.D128));
+        for (int i = 0; i < 2; i++)
+        {
+            _qSlot[i] = new ViewCursor(_qBuf[i].Reshape(L.Hkv, b.Bq, L.Gp, L.D128));
+            _oSlot[i] = new ViewCursor(_oBuf[i].Reshape(L.Hkv, b.Bq, L.Gp, L.D128));
+            _kvSlot[i] = new ViewCursor(_kvBuf[i].Slice(1, 0, L.Rows)); // a slot's token rows without the bank-conflict pad row
+        }
         if (pl.Functional) InitFunctional();
     }
 
-    public void Free()
+    /// <summary>
+    /// Points the kernel at one call's problem — the shape it was built for, any data and metadata: its range of
+    /// sequences and their plan. Before every run.
+    /// </summary>
+    public void Bind(RpaProblem p)
     {
-        foreach (var r in _kvBuf.Concat(_qBuf).Concat(_oBuf).Append(_l).Append(_m).Append(_acc).Append(_s)) _pl.Vmem.Free(r);
+        _p = p;
+        var d = p.Distribution;
+        (_seqStart, _seqEnd) = _case switch
+        {
+            RpaCase.Decode => (0, d[0]),
+            RpaCase.Prefill => (d[0], d[1]),
+            _ => (d[1], d[2]),
+        };
+        Array.Clear(_inFlight);
+        _pendingUpdate[0] = _pendingUpdate[1] = (-1, -1, 0, 0);
+        _qblocks.Clear();
+        _visits.Clear();
+        _firstVisit.Clear();
+        Plan();
+    }
+
+    /// <summary>Lets go of the call's problem (the caller's arrays) once the call is over; <see cref="Bind"/> precedes every run.</summary>
+    public void Unbind() => _p = null!;
+
+    /// <summary>Gives the kernel's VMEM back to the core (memory kept for the next run), as the end of a pallas_call does.</summary>
+    public void Release()
+    {
+        foreach (var r in _vmem) _pl.Vmem.Release(r);
+    }
+
+    /// <summary>Takes the kernel's VMEM back for a run, as a new kernel would allocate it; no DMA binding survives from an earlier run.</summary>
+    public void Reclaim()
+    {
+        foreach (var r in _vmem) _pl.Vmem.Reclaim(r);
+        if (_pl.Functional) RegisterRows();
+    }
+
+    /// <summary>The KV slots' DMA bindings registered with the context again, and empty (a new kernel has none).</summary>
+    private void RegisterRows()
+    {
+        long tokenRowBytes = (long)_L.Stride * _L.D128 * 4;
+        for (int i = 0; i < 2; i++)
+        {
+            _kvRows[i] = _pl.BindableRows(_kvBuf[i], tokenRowBytes);
+            _kvRows[i]?.Reset();
+        }
     }
 
     // ---------------------------------------------------------------- iteration order
@@ -239,9 +314,7 @@ internal sealed unsafe partial class RpaKernel
     {
         var (start, sz) = QRows(q);
         if (!_pl.Functional) { DmaBytes(QBlockBytes(sz), MemorySpace.Hbm, MemorySpace.Vmem, null, 1, slot, "q fetch"); return; }
-        var src = _qHbm.Slice(1, start, sz);
-        var dst = _qBuf[slot].Reshape(_L.Hkv, _b.Bq, _L.Gp, _L.D128).Slice(1, 0, sz);
-        Dma(src, dst, 1, slot, "q fetch");
+        Dma(_qSrc!.Slice(1, start, sz), _qSlot[slot].Slice(1, 0, sz), 1, slot, "q fetch");
     }
 
     private void StartKvFetch(Visit v, int slot)
@@ -254,7 +327,6 @@ internal sealed unsafe partial class RpaKernel
         int fromNew = left - fromCache;
         int nCache = Math.Min(fromCache, _b.Bkv);
         int nNew = Math.Min(_b.Bkv - nCache, fromNew);
-        var buf = _kvBuf[slot];
         // Old tokens page by page: a static loop, so zero-size copies are issued too.
         for (int i = 0; i < _bkvPages; i++)
         {
@@ -262,13 +334,11 @@ internal sealed unsafe partial class RpaKernel
             int idx = Math.Min(s * pps + kb * _bkvPages + i, s * pps + pps - 1);
             int page = n > 0 ? _p.PageIndices[idx] : 0; // a zero-size copy reads nothing; its page index may be padding
             if (!_pl.Functional) { DmaBytes(n * _L.TokenBytes, MemorySpace.Hbm, MemorySpace.Vmem, null, 0, slot, "kv fetch page"); continue; }
-            var src = _cacheHbm[page].Slice(0, 0, n);
-            var dst = buf.Slice(0, i * P, n).Slice(1, 0, _L.Rows);
-            Dma(src, dst, 0, slot, "kv fetch page");
+            Dma(_cacheTokens!.Slice(0, page * P, n), _kvSlot[slot].Slice(0, i * P, n), 0, slot, "kv fetch page");
         }
         int qEnd = _p.CuQLens[s + 1];
         if (!_pl.Functional) DmaBytes(nNew * _L.TokenBytes, MemorySpace.Hbm, MemorySpace.Vmem, null, 0, slot, "kv fetch new");
-        else Dma(_newKvHbm.Slice(0, qEnd - fromNew, nNew), buf.Slice(0, nCache, nNew).Slice(1, 0, _L.Rows), 0, slot, "kv fetch new");
+        else Dma(_newKvSrc!.Slice(0, qEnd - fromNew, nNew), _kvSlot[slot].Slice(0, nCache, nNew), 0, slot, "kv fetch new");
         _pendingUpdate[slot] = (s, kb, kvStart + nCache, nNew);
     }
 
@@ -287,7 +357,7 @@ internal sealed unsafe partial class RpaKernel
             int srcToken = (firstPage - kb * _bkvPages + i) * P + inPage;
             int page = _p.PageIndices[s * _p.PagesPerSeq + firstPage + i];
             if (!_pl.Functional) DmaBytes(n * _L.TokenBytes, MemorySpace.Vmem, MemorySpace.Hbm, _kvBuf[slot].Root, 3, slot, "kv cache write");
-            else Dma(_kvBuf[slot].Slice(0, srcToken, n).Slice(1, 0, _L.Rows), _cacheHbm[page].Slice(0, inPage, n), 3, slot, "kv cache write");
+            else Dma(_kvSlot[slot].Slice(0, srcToken, n), _cacheTokens!.Slice(0, page * P + inPage, n), 3, slot, "kv cache write");
             remaining -= n;
         }
         _pendingUpdate[slot] = (-1, -1, 0, 0);
@@ -310,9 +380,7 @@ internal sealed unsafe partial class RpaKernel
             int inPage = pos % P;
             int n = Math.Min(P - inPage, skippedEnd - pos);
             int page = _p.PageIndices[s * _p.PagesPerSeq + pos / P];
-            var src = _newKvHbm.Slice(0, qStart + (pos - gap), n);
-            var dst = _cacheHbm[page].Slice(0, inPage, n);
-            _pl.SyncCopy(src, dst, "kv cache write (skipped block)");
+            _pl.SyncCopy(_newKvSrc!.Slice(0, qStart + (pos - gap), n), _cacheTokens!.Slice(0, page * P + inPage, n), "kv cache write (skipped block)");
             pos += n;
         }
     }
@@ -378,8 +446,6 @@ internal sealed unsafe partial class RpaKernel
         if (_pl.Functional) FinalizeValues(q, oSlot);
         var (start, sz) = QRows(q);
         if (!_pl.Functional) { DmaBytes(QBlockBytes(sz), MemorySpace.Vmem, MemorySpace.Hbm, _oBuf[oSlot].Root, 2, oSlot, "o send"); return; }
-        var src = _oBuf[oSlot].Reshape(_L.Hkv, _b.Bq, _L.Gp, _L.D128).Slice(1, 0, sz);
-        var dst = _outHbm.Slice(1, start, sz);
-        Dma(src, dst, 2, oSlot, "o send");
+        Dma(_oSlot[oSlot].Slice(1, 0, sz), _outDst!.Slice(1, start, sz), 2, oSlot, "o send");
     }
 }

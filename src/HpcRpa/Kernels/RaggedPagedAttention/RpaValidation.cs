@@ -9,9 +9,12 @@ namespace HpcRpa.Kernels.RaggedPagedAttention;
 /// Every RPA input checked once, before anything runs (rpa.md 2.7 plus what makes the unsafe paths safe):
 /// shapes, dtypes, options, block sizes and their VMEM footprint, and the metadata against the page table.
 /// A failure raises <see cref="ValidationException"/> naming field, index and value; nothing is written.
+/// A call that passes allocates nothing here (messages are built only to throw): a session validates every call.
 /// </summary>
 public static class RpaValidation
 {
+    private static readonly RpaCase[] AllCases = [RpaCase.Decode, RpaCase.Prefill, RpaCase.Mixed];
+
     public static void Validate(RpaProblem p, RpaOptions o, ChipSpec chip, bool needValues) =>
         Validate(p, o, chip, needValues, defaultBlocksMustFit: true);
 
@@ -19,7 +22,14 @@ public static class RpaValidation
     /// False on the reference fallback: default blocks that overflow VMEM are the reason it runs, not a caller
     /// error; a tuple the caller gives is still checked in full.
     /// </param>
-    public static void Validate(RpaProblem p, RpaOptions o, ChipSpec chip, bool needValues, bool defaultBlocksMustFit)
+    public static void Validate(RpaProblem p, RpaOptions o, ChipSpec chip, bool needValues, bool defaultBlocksMustFit) =>
+        Validate(p, o, chip, needValues, defaultBlocksMustFit, null);
+
+    /// <param name="defaultBlocks">
+    /// The default block sizes per call type (indexed by <see cref="RpaCase"/>), filled where missing: a session
+    /// keeps them between calls, as they depend on the shape alone.
+    /// </param>
+    internal static void Validate(RpaProblem p, RpaOptions o, ChipSpec chip, bool needValues, bool defaultBlocksMustFit, RpaBlockSizes?[]? defaultBlocks)
     {
         Positive("max_num_tokens", p.MaxNumTokens);
         Positive("num_q_heads", p.NumQHeads);
@@ -54,18 +64,24 @@ public static class RpaValidation
                 Length("keys", p.Keys.LongLength, L.NewKvBytes(p.MaxNumTokens), "bytes ([T, Hkv, D] of the KV dtype)");
                 Length("values", p.Values.LongLength, L.NewKvBytes(p.MaxNumTokens), "bytes ([T, Hkv, D] of the KV dtype)");
             }
-            Length("kv_cache", p.KvCache.LongLength, L.CacheBytes(p.NumPages, p.PageSize), $"bytes ([{p.NumPages}, {p.PageSize}, {L.Rows}, {L.Pk}, {L.D128}] of {p.KvDType.Name()})");
+            if (p.KvCache.LongLength != L.CacheBytes(p.NumPages, p.PageSize))
+                Length("kv_cache", p.KvCache.LongLength, L.CacheBytes(p.NumPages, p.PageSize), $"bytes ([{p.NumPages}, {p.PageSize}, {L.Rows}, {L.Pk}, {L.D128}] of {p.KvDType.Name()})");
         }
 
         ValidateOptions(o, chip);
         ValidateMetadata(p, o);
-        foreach (RpaCase c in Enum.GetValues<RpaCase>())
+        foreach (RpaCase c in AllCases)
         {
             if (!p.HasSequences(c)) continue; // an empty range makes no call
             // Like upstream, the divisibility rules bind the tuples a caller gives; the heuristic's own
             // defaults can leave a ragged last compute chunk (e.g. bkv 1088 with bkv_c 512), which the kernel handles.
             if (o.Blocks(c) is { } given) ValidateBlocks(c, given, p, o, chip);
-            else if (defaultBlocksMustFit) ValidateFit(c, RpaBlockSizes.Default(c, chip, p.QDType, p.KvDType, p.NumQHeads, p.NumKvHeads, p.HeadDim, p.PageSize, p.MaxNumTokens, p.PagesPerSeq), p, o, chip);
+            else if (defaultBlocksMustFit)
+            {
+                var d = defaultBlocks?[(int)c] ?? RpaBlockSizes.Default(c, chip, p.QDType, p.KvDType, p.NumQHeads, p.NumKvHeads, p.HeadDim, p.PageSize, p.MaxNumTokens, p.PagesPerSeq);
+                if (defaultBlocks is not null) defaultBlocks[(int)c] = d;
+                ValidateFit(c, d, p, o, chip);
+            }
         }
     }
 
@@ -75,8 +91,9 @@ public static class RpaValidation
         if (o.SoftCap is double c && (c == 0.0 || !double.IsFinite(c))) throw new ValidationException("soft_cap", null, Str(c), "must not be 0.0 (and must be finite)");
         if (o.ChunkPrefillSize is int cp && cp <= 0) throw new ValidationException("chunk_prefill_size", null, cp.ToString(), "must be positive");
         if (!double.IsFinite(o.SmScale)) throw new ValidationException("sm_scale", null, Str(o.SmScale), "must be finite");
-        foreach (var (name, v) in new[] { ("q_scale", o.QScale), ("k_scale", o.KScale), ("v_scale", o.VScale) })
-            if (v is double s && (!(s > 0) || !double.IsFinite(s))) throw new ValidationException(name, null, Str(s), "must be positive and finite");
+        Scale("q_scale", o.QScale);
+        Scale("k_scale", o.KScale);
+        Scale("v_scale", o.VScale);
         if (o.VmemLimitBytes is long vl && (vl <= 0 || vl > chip.VmemBytesPerCore))
             throw new ValidationException("vmem_limit_bytes", null, vl.ToString(), $"must be positive and at most the chip's VMEM ({chip.VmemBytesPerCore:N0})");
     }
@@ -84,25 +101,31 @@ public static class RpaValidation
     /// <summary>Block-size rules (rpa.md 2.7) and the VMEM estimate (2.8) against the limit.</summary>
     public static void ValidateBlocks(RpaCase c, RpaBlockSizes b, RpaProblem p, RpaOptions o, ChipSpec chip)
     {
-        string f = $"{c.ToString().ToLowerInvariant()}_block_sizes";
-        if (b.Bq <= 0) throw new ValidationException(f + ".bq_sz", null, b.Bq.ToString(), "must be positive");
-        if (b.Bkv <= 0) throw new ValidationException(f + ".bkv_sz", null, b.Bkv.ToString(), "must be positive");
-        if (b.BqCompute <= 0) throw new ValidationException(f + ".bq_csz", null, b.BqCompute.ToString(), "must be positive");
-        if (b.BkvCompute <= 0) throw new ValidationException(f + ".bkv_csz", null, b.BkvCompute.ToString(), "must be positive");
-        if (b.Bq % b.BqCompute != 0) throw new ValidationException(f + ".bq_sz", null, b.Bq.ToString(), $"must be divisible by bq_csz = {b.BqCompute}");
-        if (b.Bkv % b.BkvCompute != 0) throw new ValidationException(f + ".bkv_sz", null, b.Bkv.ToString(), $"must be divisible by bkv_csz = {b.BkvCompute}");
-        if (b.Bkv % p.PageSize != 0) throw new ValidationException(f + ".bkv_sz", null, b.Bkv.ToString(), $"must be divisible by page_size = {p.PageSize}");
-        if (b.BkvCompute % p.PageSize != 0) throw new ValidationException(f + ".bkv_csz", null, b.BkvCompute.ToString(), $"must be divisible by page_size = {p.PageSize}");
+        if (b.Bq <= 0) throw new ValidationException(BlocksField(c, ".bq_sz"), null, b.Bq.ToString(), "must be positive");
+        if (b.Bkv <= 0) throw new ValidationException(BlocksField(c, ".bkv_sz"), null, b.Bkv.ToString(), "must be positive");
+        if (b.BqCompute <= 0) throw new ValidationException(BlocksField(c, ".bq_csz"), null, b.BqCompute.ToString(), "must be positive");
+        if (b.BkvCompute <= 0) throw new ValidationException(BlocksField(c, ".bkv_csz"), null, b.BkvCompute.ToString(), "must be positive");
+        if (b.Bq % b.BqCompute != 0) throw new ValidationException(BlocksField(c, ".bq_sz"), null, b.Bq.ToString(), $"must be divisible by bq_csz = {b.BqCompute}");
+        if (b.Bkv % b.BkvCompute != 0) throw new ValidationException(BlocksField(c, ".bkv_sz"), null, b.Bkv.ToString(), $"must be divisible by bkv_csz = {b.BkvCompute}");
+        if (b.Bkv % p.PageSize != 0) throw new ValidationException(BlocksField(c, ".bkv_sz"), null, b.Bkv.ToString(), $"must be divisible by page_size = {p.PageSize}");
+        if (b.BkvCompute % p.PageSize != 0) throw new ValidationException(BlocksField(c, ".bkv_csz"), null, b.BkvCompute.ToString(), $"must be divisible by page_size = {p.PageSize}");
         ValidateFit(c, b, p, o, chip);
     }
 
     private static void ValidateFit(RpaCase c, RpaBlockSizes b, RpaProblem p, RpaOptions o, ChipSpec chip)
     {
-        string f = $"{c.ToString().ToLowerInvariant()}_block_sizes";
         long need = VmemBytes(p.Layout, b);
         long limit = o.VmemLimitBytes ?? chip.VmemBytesPerCore;
         if (need > limit)
-            throw new ValidationException(f, null, b.ToString(), $"needs {need:N0} bytes of VMEM, limit is {limit:N0}");
+            throw new ValidationException(BlocksField(c, ""), null, b.ToString(), $"needs {need:N0} bytes of VMEM, limit is {limit:N0}");
+    }
+
+    /// <summary>"decode_block_sizes" and its members (built only to throw).</summary>
+    private static string BlocksField(RpaCase c, string member) => $"{c.ToString().ToLowerInvariant()}_block_sizes{member}";
+
+    private static void Scale(string name, double? v)
+    {
+        if (v is double s && (!(s > 0) || !double.IsFinite(s))) throw new ValidationException(name, null, Str(s), "must be positive and finite");
     }
 
     /// <summary>The kernel's VMEM estimate (rpa.md 2.8), in bytes, plus the s/p chunk scratch the model keeps.</summary>

@@ -1,0 +1,116 @@
+using HpcRpa.Errors;
+using HpcRpa.Hardware;
+using HpcRpa.Kernels.KvCacheUpdate;
+using HpcRpa.Memory;
+using HpcRpa.Numerics;
+using HpcRpa.Pallas;
+using HpcRpa.Timeline;
+using HpcRpa.Workloads;
+
+namespace HpcRpa.Tests.Kernels;
+
+/// <summary>A kept KV-update session gives, call after call, what a fresh <see cref="KvUpdateKernel.Run"/> gives.</summary>
+public class KvUpdateSessionTests
+{
+    private const int Tokens = 128, C = 4, D = 128, P = 16, Pages = 24, NPad = 16;
+
+    /// <summary>Random slices of the fixed shape: contiguous new tokens, each slice inside one page of its own.</summary>
+    private static KvUpdateProblem Update(int seed, bool values = true)
+    {
+        var rng = new SplitMix64((ulong)seed * 31 + 5);
+        int n = rng.NextInt(NPad + 1);
+        var slices = new int[3 * NPad];
+        var pages = Enumerable.Range(0, Pages).ToArray();
+        for (int i = Pages - 1; i > 0; i--)
+        {
+            int j = rng.NextInt(i + 1);
+            (pages[i], pages[j]) = (pages[j], pages[i]);
+        }
+        int next = 0;
+        for (int i = 0; i < n; i++)
+        {
+            int len = 1 + rng.NextInt(Math.Min(P, (Tokens - next) / Math.Max(1, n - i)));
+            int offset = rng.NextInt(P - len + 1);
+            slices[i] = pages[i] * P + offset;
+            slices[NPad + i] = next;
+            slices[2 * NPad + i] = len;
+            next += len;
+        }
+        for (int i = n; i < NPad; i++) slices[i] = slices[NPad + i] = slices[2 * NPad + i] = 9999; // padding: never read
+        long row = (long)C * D;
+        return new KvUpdateProblem
+        {
+            NumTokens = Tokens, Combined = C, HeadDim = D, PageSize = P, NumPages = Pages, DType = DType.BF16,
+            NewKv = values ? BatchBuilder.RandomBytes(DType.BF16, Tokens * row, ref rng) : [],
+            KvCache = values ? BatchBuilder.RandomBytes(DType.BF16, Pages * P * row, ref rng) : [],
+            Slices = slices, NumSlices = n,
+        };
+    }
+
+    [Theory]
+    [InlineData(KvUpdateGrid.Dynamic, ExecutionMode.Functional, null, true)]
+    [InlineData(KvUpdateGrid.Padded, ExecutionMode.Functional, 4, false)]
+    [InlineData(KvUpdateGrid.Padded, ExecutionMode.TimingOnly, 8, true)]
+    public void AKeptSessionGivesWhatAFreshRunGivesCallAfterCall(KvUpdateGrid grid, ExecutionMode mode, int? nb, bool trace)
+    {
+        bool functional = mode == ExecutionMode.Functional;
+        var first = Update(1, functional);
+        using var session = new KvUpdateSession(ChipPresets.V6e, KvUpdateShape.Of(first), grid, nb, mode, trace);
+        for (int call = 0; call < 8; call++)
+        {
+            var p = Update(10 + call, functional);
+            if (call == 3)
+            {
+                // Overlapping cache intervals: a typed error, nothing written, the session still usable.
+                var bad = Update(10 + call, functional);
+                bad.Slices[1] = bad.Slices[0];
+                bad.Slices[2 * NPad] = bad.Slices[2 * NPad + 1] = 1;
+                var before = (byte[])bad.KvCache.Clone();
+                if (bad.NumSlices >= 2) Assert.Throws<ValidationException>(() => session.Run(bad));
+                Assert.Equal(before, bad.KvCache);
+            }
+            var freshCache = (byte[])p.KvCache.Clone();
+            var fresh = KvUpdateKernel.Run(ChipPresets.V6e, new KvUpdateProblem
+            {
+                NumTokens = p.NumTokens, Combined = p.Combined, HeadDim = p.HeadDim, PageSize = p.PageSize, NumPages = p.NumPages, DType = p.DType,
+                NewKv = p.NewKv, KvCache = freshCache, Slices = p.Slices, NumSlices = p.NumSlices,
+            }, grid, nb, mode, trace);
+            var got = session.Run(p).ToReport();
+            Assert.Equal(freshCache, p.KvCache);
+            Assert.Equal(fresh.Report, got with { Engines = fresh.Report.Engines, EngineBusyCycles = fresh.Report.EngineBusyCycles });
+            Assert.Equal(fresh.Report.Engines, got.Engines);
+            Assert.Equal(fresh.Report.EngineBusyCycles, got.EngineBusyCycles);
+            Assert.Equal(fresh.Programs, session.Programs);
+            Assert.Equal(fresh.Timeline.Slices, session.Timeline.Slices);
+        }
+    }
+
+    [Fact]
+    public void AnUpdateOfAnotherShapeIsATypedError()
+    {
+        var p = Update(2);
+        using var session = new KvUpdateSession(ChipPresets.V6e, KvUpdateShape.Of(p), KvUpdateGrid.Dynamic);
+        var other = Update(3);
+        var wide = new KvUpdateProblem
+        {
+            NumTokens = Tokens, Combined = C, HeadDim = D, PageSize = P, NumPages = Pages, DType = DType.BF16,
+            NewKv = other.NewKv, KvCache = other.KvCache, Slices = new int[3 * (NPad + 1)], NumSlices = 0,
+        };
+        var e = Assert.Throws<ValidationException>(() => session.Run(wide));
+        Assert.Equal("slices", e.Field);
+    }
+
+    /// <summary>One thread does all the work, so its allocation count is exact: nothing per steady call.</summary>
+    [Theory]
+    [InlineData(ExecutionMode.Functional)]
+    [InlineData(ExecutionMode.TimingOnly)]
+    public void ASteadyCallAllocatesNothing(ExecutionMode mode)
+    {
+        var updates = Enumerable.Range(0, 3).Select(i => Update(50 + i, mode == ExecutionMode.Functional)).ToArray();
+        using var session = new KvUpdateSession(ChipPresets.V6e, KvUpdateShape.Of(updates[0]), KvUpdateGrid.Dynamic, mode: mode);
+        for (int i = 0; i < 6; i++) session.Run(updates[i % 3]);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 6; i++) session.Run(updates[i % 3]);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+}
