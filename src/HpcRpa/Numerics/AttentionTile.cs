@@ -171,6 +171,7 @@ internal static unsafe class AttentionTile
             }
             if (count < 4) break;
             int jj = j0;
+            for (; jj + 4 * w <= j1; jj += 4 * w) Gemm.Block4x4Blocked<TV>(ref a, ldq, ref b, ldk, ref c, lds, i, jj, dim);
             for (; jj + 2 * w <= j1; jj += 2 * w) Gemm.Block4x2Blocked<TV>(ref a, ldq, ref b, ldk, ref c, lds, i, jj, dim, false);
             for (; jj < j1; jj += w)
                 for (int r = i; r < i + 4; r++) Gemm.Block1Blocked<TV>(ref a, ldq, ref b, ldk, ref c, lds, r, jj, dim, false, 1);
@@ -199,6 +200,7 @@ internal static unsafe class AttentionTile
             ref float a = ref Unsafe.AsRef<float>(p + t0);
             ref float b = ref Unsafe.AsRef<float>(v + (nint)t0 * ldv);
             int jj = 0;
+            for (; jj + 4 * w <= cols; jj += 4 * w) Gemm.Block4x4Blocked<TV>(ref a, ldp, ref b, ldv, ref c, ldo, i, jj, t1 - t0, int.MaxValue);
             for (; jj + 2 * w <= cols; jj += 2 * w) Gemm.Block4x2<TV>(ref a, ldp, ref b, ldv, ref c, ldo, i, jj, t1 - t0, false);
             for (; jj < cols; jj += w)
                 for (int r = i; r < i + 4; r++) Gemm.Block1<TV>(ref a, ldp, ref b, ldv, ref c, ldo, r, jj, t1 - t0, false, 1);

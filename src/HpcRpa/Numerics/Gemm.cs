@@ -174,6 +174,66 @@ public static class Gemm
         cr = ref Unsafe.Add(ref cr, ldc); Put(c30, ref cr, acc); Put(c31, ref Unsafe.Add(ref cr, w), acc);
     }
 
+    /// <summary>
+    /// 4 rows × 4 vectors with no accumulate: sixteen chains in registers (enough independent FMAs to keep both of a
+    /// wide core's FMA pipes busy through their latency). Each block of k is a fresh chain; the running sum of the
+    /// blocks lives in C itself (C = first block, then C = C + each next block: the blocked order, through memory).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Block4x4Blocked<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int i, int j, int k, int blockK = BlockK)
+        where TV : unmanaged, IVec<TV>
+    {
+        int w = TV.Count;
+        TV z = TV.Splat(0f);
+        ref float a0 = ref Unsafe.Add(ref a, (nint)i * lda);
+        ref float a1 = ref Unsafe.Add(ref a0, lda);
+        ref float a2 = ref Unsafe.Add(ref a1, lda);
+        ref float a3 = ref Unsafe.Add(ref a2, lda);
+        ref float bj = ref Unsafe.Add(ref b, j);
+        ref float c0 = ref Unsafe.Add(ref c, (nint)i * ldc + j);
+        ref float c1 = ref Unsafe.Add(ref c0, ldc);
+        ref float c2 = ref Unsafe.Add(ref c1, ldc);
+        ref float c3 = ref Unsafe.Add(ref c2, ldc);
+        if (k <= 0)
+        {
+            Put4(ref c0, w, z, z, z, z, false); Put4(ref c1, w, z, z, z, z, false);
+            Put4(ref c2, w, z, z, z, z, false); Put4(ref c3, w, z, z, z, z, false);
+            return;
+        }
+        for (int t0 = 0; t0 < k; t0 += blockK)
+        {
+            TV b00 = z, b01 = z, b02 = z, b03 = z, b10 = z, b11 = z, b12 = z, b13 = z;
+            TV b20 = z, b21 = z, b22 = z, b23 = z, b30 = z, b31 = z, b32 = z, b33 = z;
+            int t1 = (int)Math.Min((long)t0 + blockK, k);
+            for (int t = t0; t < t1; t++)
+            {
+                ref float brow = ref Unsafe.Add(ref bj, (nint)t * ldb);
+                TV y0 = TV.Load(ref brow), y1 = TV.Load(ref Unsafe.Add(ref brow, w));
+                TV y2 = TV.Load(ref Unsafe.Add(ref brow, 2 * w)), y3 = TV.Load(ref Unsafe.Add(ref brow, 3 * w));
+                TV x = TV.Splat(Unsafe.Add(ref a0, t));
+                b00 = TV.Fma(x, y0, b00); b01 = TV.Fma(x, y1, b01); b02 = TV.Fma(x, y2, b02); b03 = TV.Fma(x, y3, b03);
+                x = TV.Splat(Unsafe.Add(ref a1, t));
+                b10 = TV.Fma(x, y0, b10); b11 = TV.Fma(x, y1, b11); b12 = TV.Fma(x, y2, b12); b13 = TV.Fma(x, y3, b13);
+                x = TV.Splat(Unsafe.Add(ref a2, t));
+                b20 = TV.Fma(x, y0, b20); b21 = TV.Fma(x, y1, b21); b22 = TV.Fma(x, y2, b22); b23 = TV.Fma(x, y3, b23);
+                x = TV.Splat(Unsafe.Add(ref a3, t));
+                b30 = TV.Fma(x, y0, b30); b31 = TV.Fma(x, y1, b31); b32 = TV.Fma(x, y2, b32); b33 = TV.Fma(x, y3, b33);
+            }
+            bool first = t0 == 0;
+            Put4(ref c0, w, b00, b01, b02, b03, !first);
+            Put4(ref c1, w, b10, b11, b12, b13, !first);
+            Put4(ref c2, w, b20, b21, b22, b23, !first);
+            Put4(ref c3, w, b30, b31, b32, b33, !first);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Put4<TV>(ref float c, int w, TV v0, TV v1, TV v2, TV v3, bool add) where TV : unmanaged, IVec<TV>
+    {
+        Put(v0, ref c, add); Put(v1, ref Unsafe.Add(ref c, w), add);
+        Put(v2, ref Unsafe.Add(ref c, 2 * w), add); Put(v3, ref Unsafe.Add(ref c, 3 * w), add);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Block1Blocked<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int i, int j, int k, bool acc, int vectors = 2, int blockK = BlockK)
         where TV : unmanaged, IVec<TV>

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace HpcRpa.Numerics;
 
@@ -25,6 +26,13 @@ internal interface IVec<TSelf> where TSelf : unmanaged, IVec<TSelf>
     static abstract TSelf Floor(TSelf a);
     /// <summary>2^n for integer-valued n in [−126, 127], built from exponent bits.</summary>
     static abstract TSelf Pow2(TSelf n);
+    /// <summary>
+    /// y·2^n rounded once, for integer-valued n in [−150, 128] and y in [0.5, 2): by definition two exact-then-rounded
+    /// steps, y·2^⌊n/2⌋ (exact: a normal number) times 2^(n−⌊n/2⌋); AVX-512's scalef computes the same single rounding.
+    /// </summary>
+    static abstract TSelf ScaleByPow2(TSelf y, TSelf n);
+    /// <summary>min(max(x, lo), hi) for x not NaN (a NaN lane's result is unspecified: callers keep NaN themselves).</summary>
+    static abstract TSelf Clamp(TSelf x, float lo, float hi);
     /// <summary>x where x is NaN, else y.</summary>
     static abstract TSelf KeepNaN(TSelf x, TSelf y);
 
@@ -64,6 +72,8 @@ internal struct S1 : IVec<S1>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static S1 Min(S1 a, S1 b) => new() { V = MathF.Min(a.V, b.V) };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static S1 Floor(S1 a) => new() { V = MathF.Floor(a.V) };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static S1 Pow2(S1 n) => new() { V = BitConverter.Int32BitsToSingle(((int)n.V + 127) << 23) };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static S1 ScaleByPow2(S1 y, S1 n) => Vec.ScaleInHalves(y, n);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static S1 Clamp(S1 x, float lo, float hi) => new() { V = MathF.Min(MathF.Max(x.V, lo), hi) };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static S1 KeepNaN(S1 x, S1 y) => float.IsNaN(x.V) ? x : y;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static S1 LoadBits(ref uint p) => new() { V = BitConverter.UInt32BitsToSingle(p) };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static S1 ShiftLeft(S1 a, int bits) => FromBits(Bits(a) << bits);
@@ -91,7 +101,11 @@ internal struct V128 : IVec<V128>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Max(V128 a, V128 b) => new() { V = Vector128.Max(a.V, b.V) };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Min(V128 a, V128 b) => new() { V = Vector128.Min(a.V, b.V) };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Floor(V128 a) => new() { V = Vector128.Floor(a.V) };
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Pow2(V128 n) => new() { V = ((Vector128.ConvertToInt32(n.V) + Vector128.Create(127)) << 23).AsSingle() };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Pow2(V128 n) => new() { V = ((Vector128.ConvertToInt32Native(n.V) + Vector128.Create(127)) << 23).AsSingle() };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static V128 ScaleByPow2(V128 y, V128 n) => Avx512F.VL.IsSupported ? new() { V = Avx512F.VL.Scale(y.V, n.V) } : Vec.ScaleInHalves(y, n);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static V128 Clamp(V128 x, float lo, float hi) => new() { V = Vector128.MinNative(Vector128.MaxNative(x.V, Vector128.Create(lo)), Vector128.Create(hi)) };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 KeepNaN(V128 x, V128 y) => new() { V = Vector128.ConditionalSelect(Vector128.Equals(x.V, x.V), y.V, x.V) };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 LoadBits(ref uint p) => new() { V = Vector128.LoadUnsafe(ref p).AsSingle() };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 ShiftLeft(V128 a, int bits) => new() { V = (a.V.AsUInt32() << bits).AsSingle() };
@@ -125,7 +139,11 @@ internal struct V256 : IVec<V256>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Max(V256 a, V256 b) => new() { V = Vector256.Max(a.V, b.V) };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Min(V256 a, V256 b) => new() { V = Vector256.Min(a.V, b.V) };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Floor(V256 a) => new() { V = Vector256.Floor(a.V) };
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Pow2(V256 n) => new() { V = ((Vector256.ConvertToInt32(n.V) + Vector256.Create(127)) << 23).AsSingle() };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Pow2(V256 n) => new() { V = ((Vector256.ConvertToInt32Native(n.V) + Vector256.Create(127)) << 23).AsSingle() };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static V256 ScaleByPow2(V256 y, V256 n) => Avx512F.VL.IsSupported ? new() { V = Avx512F.VL.Scale(y.V, n.V) } : Vec.ScaleInHalves(y, n);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static V256 Clamp(V256 x, float lo, float hi) => new() { V = Vector256.MinNative(Vector256.MaxNative(x.V, Vector256.Create(lo)), Vector256.Create(hi)) };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 KeepNaN(V256 x, V256 y) => new() { V = Vector256.ConditionalSelect(Vector256.Equals(x.V, x.V), y.V, x.V) };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 LoadBits(ref uint p) => new() { V = Vector256.LoadUnsafe(ref p).AsSingle() };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 ShiftLeft(V256 a, int bits) => new() { V = (a.V.AsUInt32() << bits).AsSingle() };
@@ -153,7 +171,11 @@ internal struct V512 : IVec<V512>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Max(V512 a, V512 b) => new() { V = Vector512.Max(a.V, b.V) };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Min(V512 a, V512 b) => new() { V = Vector512.Min(a.V, b.V) };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Floor(V512 a) => new() { V = Vector512.Floor(a.V) };
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Pow2(V512 n) => new() { V = ((Vector512.ConvertToInt32(n.V) + Vector512.Create(127)) << 23).AsSingle() };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Pow2(V512 n) => new() { V = ((Vector512.ConvertToInt32Native(n.V) + Vector512.Create(127)) << 23).AsSingle() };
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static V512 ScaleByPow2(V512 y, V512 n) => Avx512F.IsSupported ? new() { V = Avx512F.Scale(y.V, n.V) } : Vec.ScaleInHalves(y, n);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static V512 Clamp(V512 x, float lo, float hi) => new() { V = Vector512.MinNative(Vector512.MaxNative(x.V, Vector512.Create(lo)), Vector512.Create(hi)) };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 KeepNaN(V512 x, V512 y) => new() { V = Vector512.ConditionalSelect(Vector512.Equals(x.V, x.V), y.V, x.V) };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 LoadBits(ref uint p) => new() { V = Vector512.LoadUnsafe(ref p).AsSingle() };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 ShiftLeft(V512 a, int bits) => new() { V = (a.V.AsUInt32() << bits).AsSingle() };
@@ -165,4 +187,16 @@ internal struct V512 : IVec<V512>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 SelectWhereBitsAtLeast(V512 a, uint bits, V512 then, V512 otherwise) =>
         new() { V = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(a.V.AsUInt32(), Vector512.Create(bits)).AsSingle(), then.V, otherwise.V) };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float HalvingSum(V512 a) => V256.HalvingSum(new() { V = a.V.GetLower() + a.V.GetUpper() });
+}
+
+internal static class Vec
+{
+    /// <summary>The definition of <see cref="IVec{TSelf}.ScaleByPow2"/>: y·2^⌊n/2⌋ (exact), then times 2^(n−⌊n/2⌋) (one rounding).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV ScaleInHalves<TV>(TV y, TV n) where TV : unmanaged, IVec<TV>
+    {
+        TV n1 = TV.Floor(TV.Mul(n, TV.Splat(0.5f)));
+        TV n2 = TV.Sub(n, n1);
+        return TV.Mul(TV.Mul(y, TV.Pow2(n1)), TV.Pow2(n2));
+    }
 }

@@ -13,8 +13,8 @@ public static class VectorMath
     private const int Partials = 16;
 
     // exp(x) = 2^n · e^r with n = floor(x·log2 e + 1/2), r = x − n·ln2 (two-constant Cody–Waite split),
-    // e^r by Cephes' expf polynomial (≤ 1 ulp on [−ln2/2, ln2/2]); 2^n applied in two halves so results near
-    // the overflow and subnormal edges stay right.
+    // e^r by Cephes' expf polynomial (≤ 1 ulp on [−ln2/2, ln2/2]); 2^n applied with one rounding (in two halves,
+    // or AVX-512's scalef) so results near the overflow and subnormal edges stay right.
     private const float Log2E = 1.44269504088896341f;
     private const float Ln2Hi = 0.693359375f;
     private const float Ln2Lo = -2.12194440e-4f;
@@ -24,7 +24,7 @@ public static class VectorMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TV ExpV<TV>(TV x) where TV : unmanaged, IVec<TV>
     {
-        TV xc = TV.Min(TV.Max(x, TV.Splat(Lo)), TV.Splat(Hi));
+        TV xc = TV.Clamp(x, Lo, Hi);
         TV n = TV.Floor(TV.Fma(xc, TV.Splat(Log2E), TV.Splat(0.5f)));
         TV r = TV.Fma(n, TV.Splat(-Ln2Hi), xc);
         r = TV.Fma(n, TV.Splat(-Ln2Lo), r);
@@ -34,10 +34,7 @@ public static class VectorMath
         p = TV.Fma(p, r, TV.Splat(P4));
         p = TV.Fma(p, r, TV.Splat(P5));
         TV y = TV.Add(TV.Fma(TV.Mul(p, r), r, r), TV.Splat(1f));
-        TV n1 = TV.Floor(TV.Mul(n, TV.Splat(0.5f)));
-        TV n2 = TV.Sub(n, n1);
-        y = TV.Mul(TV.Mul(y, TV.Pow2(n1)), TV.Pow2(n2));
-        return TV.KeepNaN(x, y);
+        return TV.KeepNaN(x, TV.ScaleByPow2(y, n));
     }
 
     public static void Exp(ReadOnlySpan<float> x, Span<float> y, SimdPath path = SimdPath.Auto)
@@ -223,22 +220,23 @@ public static class VectorMath
         TV off = TV.Splat(m), z = TV.Splat(0f);
         if (per <= 4)
         {
+            // Blocks of 16 that no key of [lo, hi) reaches hold p = 0 and leave the partials (all ≥ 0) as adding +0
+            // would: they are zeroed apart, so the loop over the rest has no call in it and keeps its sums in registers.
+            int jLo = hi > lo ? Math.Min(lo / Partials * Partials, full) : full;
+            int jHi = hi > lo ? Math.Min((hi + Partials - 1) / Partials * Partials, full) : full;
+            for (int j = 0; j < jLo; j += c) TV.Store(z, ref s[j]);
+            for (int j = jHi; j < full; j += c) TV.Store(z, ref s[j]);
+            TV lanes = TV.Load(ref LaneIndex[0]);
             TV a0 = z, a1 = z, a2 = z, a3 = z;
-            for (int j = 0; j < full; j += Partials)
+            for (int j = jLo; j < jHi; j += Partials)
             {
-                if (j >= hi || j + Partials <= lo)
-                {
-                    // Nothing visible: p is 0 and the partials (all ≥ 0) stay as they are, as adding +0 would leave them.
-                    new Span<float>(s + j, Partials).Clear();
-                    continue;
-                }
                 bool whole = j >= lo && j + Partials <= hi;
-                a0 = TV.Add(a0, ExpBlock<TV>(s, j, lo, hi, off, whole));
-                if (per > 1) a1 = TV.Add(a1, ExpBlock<TV>(s, j + c, lo, hi, off, whole));
+                a0 = TV.Add(a0, ExpBlock<TV>(s, j, lo, hi, off, lanes, whole));
+                if (per > 1) a1 = TV.Add(a1, ExpBlock<TV>(s, j + c, lo, hi, off, lanes, whole));
                 if (per > 2)
                 {
-                    a2 = TV.Add(a2, ExpBlock<TV>(s, j + 2 * c, lo, hi, off, whole));
-                    a3 = TV.Add(a3, ExpBlock<TV>(s, j + 3 * c, lo, hi, off, whole));
+                    a2 = TV.Add(a2, ExpBlock<TV>(s, j + 2 * c, lo, hi, off, lanes, whole));
+                    a3 = TV.Add(a3, ExpBlock<TV>(s, j + 3 * c, lo, hi, off, lanes, whole));
                 }
             }
             TV.Store(a0, ref part[0]);
@@ -270,13 +268,13 @@ public static class VectorMath
 
     /// <summary>exp(s − m) for the Count elements at j, zero where j + lane is outside [lo, hi); stored back.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe TV ExpBlock<TV>(float* s, int j, int lo, int hi, TV off, bool whole) where TV : unmanaged, IVec<TV>
+    private static unsafe TV ExpBlock<TV>(float* s, int j, int lo, int hi, TV off, TV lanes, bool whole) where TV : unmanaged, IVec<TV>
     {
         TV p = ExpV(TV.Sub(TV.Load(ref s[j]), off));
         if (!whole)
         {
             // Lane positions as floats: for non-negative values the bit patterns order as the numbers do.
-            TV at = TV.Add(TV.Load(ref LaneIndex[0]), TV.Splat(j));
+            TV at = TV.Add(lanes, TV.Splat(j));
             TV zero = TV.Splat(0f);
             p = TV.SelectWhereBitsAtLeast(at, BitConverter.SingleToUInt32Bits(hi), zero, p);
             p = TV.SelectWhereBitsAtLeast(at, BitConverter.SingleToUInt32Bits(lo), p, zero);

@@ -25,7 +25,7 @@ internal sealed unsafe partial class RpaKernel
     private float _scale, _maskValue, _cap, _vScale;
     private bool _hasCap, _roundBf16;
     private WordFormat _format;
-    private int _dPad, _nPad;
+    private int _dPad, _nPad, _ldPanel;
     private readonly RowBindings?[] _kvRows = new RowBindings?[2];
 
     private void InitFunctional()
@@ -39,6 +39,9 @@ internal sealed unsafe partial class RpaKernel
         _format = WordFormats.Of(_L.KvDType) ?? throw new InvalidOperationException($"KV dtype {_L.KvDType.Name()} has no packed-word format");
         _dPad = RpaLayout.Align(_L.D, 16);
         _nPad = RpaLayout.Align(_b.BkvCompute, 16);
+        // Rows of the key panel and the logits one vector longer than the chunk: at a power-of-two stride (2 KiB for
+        // 512 keys) a matrix product's walk down the rows would use a handful of L1 sets and miss on every row.
+        _ldPanel = _nPad + 16;
         long tokenRowBytes = (long)_L.Stride * _L.D128 * 4;
         for (int i = 0; i < 2; i++) _kvRows[i] = _pl.BindableRows(_kvBuf[i], tokenRowBytes);
     }
@@ -213,24 +216,24 @@ internal sealed unsafe partial class RpaKernel
         var scratch = RpaScratch.ForThisThread;
         int rows = st.Rows, n = st.N, d = _L.D, tile = Math.Min(RowTile, rows);
         float* qf = (float*)scratch.Get(RpaScratch.Q, (long)tile * _dPad * 4);
-        float* sf = (float*)scratch.Get(RpaScratch.Logits, (long)tile * _nPad * 4);
+        float* sf = (float*)scratch.Get(RpaScratch.Logits, (long)tile * _ldPanel * 4);
         float* pv = (float*)scratch.Get(RpaScratch.Pv, (long)tile * _dPad * 4);
-        float* kt = (float*)scratch.Get(RpaScratch.KPanel, (long)_dPad * _nPad * 4);
+        float* kt = (float*)scratch.Get(RpaScratch.KPanel, (long)_dPad * _ldPanel * 4);
         float* vf = (float*)scratch.Get(RpaScratch.VPanel, (long)_nPad * _dPad * 4);
         int* lo = (int*)scratch.Get(RpaScratch.Lo, tile * 4);
         int* hi = (int*)scratch.Get(RpaScratch.Hi, tile * 4);
         float* mNew = (float*)scratch.Get(RpaScratch.MNew, tile * 4);
         float* sum = (float*)scratch.Get(RpaScratch.Sum, tile * 4);
-        AttentionTile.PackTransposed(Keys(tokens, h), n, d, kt, _nPad);
+        AttentionTile.PackTransposed(Keys(tokens, h), n, d, kt, _ldPanel);
         AttentionTile.PackRows(Values(tokens, h), n, d, _dPad, vf, _dPad);
         for (int r0 = 0; r0 < rows; r0 += tile)
         {
             int rn = Math.Min(tile, rows - r0);
             WidenQ(qSlot, h, st, r0, rn, qf);
             for (int i = 0; i < rn; i++) (lo[i], hi[i]) = Visible(st, r0 + i);
-            AttentionTile.QkTile(qf, _dPad, rn, d, kt, _nPad, sf, _nPad, lo, hi);
-            for (int i = 0; i < rn; i++) Probabilities(st, h, r0 + i, sf + (nint)i * _nPad, ref lo[i], ref hi[i], out mNew[i], out sum[i]);
-            AttentionTile.PvTile(sf, _nPad, rn, vf, _dPad, _dPad, pv, _dPad, lo, hi);
+            AttentionTile.QkTile(qf, _dPad, rn, d, kt, _ldPanel, sf, _ldPanel, lo, hi);
+            for (int i = 0; i < rn; i++) Probabilities(st, h, r0 + i, sf + (nint)i * _ldPanel, ref lo[i], ref hi[i], out mNew[i], out sum[i]);
+            AttentionTile.PvTile(sf, _ldPanel, rn, vf, _dPad, _dPad, pv, _dPad, lo, hi);
             for (int i = 0; i < rn; i++) Accumulate(st, h, r0 + i, pv + (nint)i * _dPad, mNew[i], sum[i]);
         }
     }
