@@ -13,8 +13,8 @@ public unsafe class AttentionTileTests
     {
         foreach (var path in SimdPaths.Available.Where(p => p != SimdPath.Scalar))
             foreach (var f in new[] { WordFormat.F32, WordFormat.Bf16, WordFormat.Fp8E4M3 })
-                foreach (var (rows, dim) in new[] { (12, 128), (7, 80), (9, 72), (4, 256) })
-                    yield return [path, f, rows, dim];
+                foreach (var (rows, dim, n) in new[] { (12, 128, 43), (7, 80, 43), (9, 72, 43), (4, 256, 43), (13, 128, 150), (8, 64, 200) })
+                    yield return [path, f, rows, dim, n];
     }
 
     private static float[] Random(int n, int seed, float lo = -1, float hi = 1)
@@ -25,24 +25,26 @@ public unsafe class AttentionTileTests
         return a;
     }
 
-    /// <summary>Causal-like ranges: row r sees [max(0, r−9), 20 + 2r) clipped to n, some rows empty.</summary>
+    /// <summary>Causal-like ranges: row r sees [max(0, r−9), 20 + 2r) clipped to n (wider when n is), some rows empty.</summary>
     private static (int[] Lo, int[] Hi) Ranges(int rows, int n)
     {
         var lo = new int[rows];
         var hi = new int[rows];
+        int grow = Math.Max(2, n / rows);
         for (int r = 0; r < rows; r++)
         {
             lo[r] = Math.Max(0, r - 9);
-            hi[r] = r == 5 ? lo[r] : Math.Min(n, 20 + 2 * r);
+            hi[r] = r == 5 ? lo[r] : Math.Min(n, 20 + grow * r);
         }
         return (lo, hi);
     }
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void PathsAreBitIdenticalOnEveryRowsRangeAndFollowTheDefinitions(SimdPath path, WordFormat f, int rows, int dim)
+    public void PathsAreBitIdenticalOnEveryRowsRangeAndFollowTheDefinitions(SimdPath path, WordFormat f, int rows, int dim, int n)
     {
-        int n = 43, nPad = 48, lanes = (dim + 127) / 128 * 128, dPad = (dim + 15) / 16 * 16;
+        // n past 64 reaches the widest register blocks (four 512-bit vectors of columns).
+        int nPad = (n + 15) / 16 * 16, lanes = (dim + 127) / 128 * 128, dPad = (dim + 15) / 16 * 16;
         using var kv = new AttentionDotsTests.PackedRows(f, n, lanes, seed: dim + rows);
         var (lo, hi) = Ranges(rows, n);
         int ldq = dPad + 4, ldk = nPad + 16, lds = nPad + 8, ldv = dPad + 16, ldo = dPad + 8;
