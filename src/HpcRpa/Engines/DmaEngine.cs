@@ -43,15 +43,33 @@ public sealed class DmaEngine
     /// <summary>Cycles a transfer occupies the HBM channel.</summary>
     public long TransferCycles(long hbmBytes) => hbmBytes <= 0 ? 0 : (long)Math.Ceiling(hbmBytes / _hbmBytesPerCycle);
 
+    // Copies come in runs of one size (a KV block's pages): the last size's price is kept.
+    private long _lastBytes = -1, _lastCycles;
+
+    private long TransferCyclesOfRun(long hbmBytes)
+    {
+        if (hbmBytes != _lastBytes)
+        {
+            _lastCycles = TransferCycles(hbmBytes);
+            _lastBytes = hbmBytes;
+        }
+        return _lastCycles;
+    }
+
     private readonly double _hbmBytesPerCycle;
 
     /// <summary>Starts one copy; returns the cycle at which its bytes have all arrived.</summary>
     public long Start(long issue, long sourceReady, long bytes, MemorySpace src, MemorySpace dst, string label)
     {
-        var q = _queues[0];
-        for (int i = 1; i < _queues.Length; i++)
-            if (_queues[i].FreeAt < q.FreeAt) q = _queues[i];
-        long descStart = Math.Max(Math.Max(issue, sourceReady), q.FreeAt);
+        var queues = _queues;
+        var q = queues[0];
+        long qFree = q.FreeAt;
+        for (int i = 1; i < queues.Length; i++)
+        {
+            long f = queues[i].FreeAt;
+            if (f < qFree) { q = queues[i]; qFree = f; }
+        }
+        long descStart = Math.Max(Math.Max(issue, sourceReady), qFree);
         long descEnd = q.Occupy(descStart, DescriptorCycles, label, bytes);
 
         long read = src == MemorySpace.Hbm ? bytes : 0;
@@ -60,7 +78,7 @@ public sealed class DmaEngine
         if (read + written > 0)
         {
             long xferStart = Math.Max(descEnd, Channel.FreeAt);
-            long xferEnd = Channel.Occupy(xferStart, TransferCycles(read + written), label, read + written);
+            long xferEnd = Channel.Occupy(xferStart, TransferCyclesOfRun(read + written), label, read + written);
             done = xferEnd + LatencyCycles;
         }
         else

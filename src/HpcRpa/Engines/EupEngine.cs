@@ -22,4 +22,7 @@ public sealed class EupEngine
 
     public long Run(long issue, long ready, long vregs, string label) =>
         Track.Occupy(Math.Max(issue, ready), Cycles(vregs), label);
+
+    /// <summary>An op over <paramref name="vregs"/> vregs, priced once.</summary>
+    public PricedOp Price(string label, long vregs) => new(Track, Cycles(vregs), label);
 }

@@ -75,9 +75,16 @@ public sealed class MxuArray
     }
 
     /// <summary>Charges C[m×n] (+)= A[m×k]·B[k×n]; returns the cycle the result is complete.</summary>
-    public long Matmul(long issue, long ready, int m, int n, int k, MxuInput input, string label)
+    public long Matmul(long issue, long ready, int m, int n, int k, MxuInput input, string label) =>
+        Run(issue, ready, Plan(m, n, k, input), label);
+
+    /// <summary>
+    /// The part of a matmul's price its shape fixes: orientation, folds, streamed rows and the two fold costs.
+    /// Whether a unit continues a pipeline is only known when the matmul runs (<see cref="Run"/>).
+    /// </summary>
+    public MxuPlan Plan(int m, int n, int k, MxuInput input)
     {
-        if (m <= 0 || n <= 0 || k <= 0) return Math.Max(issue, ready);
+        if (m <= 0 || n <= 0 || k <= 0) return default;
         int r = Rows, c = Cols;
         // Orientation: B stationary (T = m) or A stationary (T = n); the cheaper one in steady state.
         long foldsB = Folds(k, n, r, c), tB = StreamedRows(m, input);
@@ -87,7 +94,15 @@ public sealed class MxuArray
         bool aStationary = costA < costB;
         long folds = aStationary ? foldsA : foldsB;
         long t = aStationary ? tA : tB;
-        double flops = 2.0 * m * n * k;
+        return new MxuPlan(folds, 2.0 * m * n * k, FoldCycles(r, c, t), PipelinedFoldCycles(r, t));
+    }
+
+    /// <summary>Runs a planned matmul: its folds dealt round-robin over the units, each unit's pipeline continued or started.</summary>
+    public long Run(long issue, long ready, in MxuPlan plan, string label)
+    {
+        long folds = plan.Folds;
+        if (folds == 0) return Math.Max(issue, ready);
+        double flops = plan.Flops;
         _tl.Flops += flops;
 
         long start0 = Math.Max(issue, ready);
@@ -95,13 +110,16 @@ public sealed class MxuArray
         int units = _units.Length;
         int first = _next;
         int used = (int)Math.Min(folds, units);
+        long perUnit = folds / units, extra = folds % units;
         for (int j = 0; j < used; j++)
         {
-            var u = _units[(first + j) % units];
-            long myFolds = folds / units + (j < folds % units ? 1 : 0);
-            long start = Math.Max(start0, u.FreeAt);
-            bool continues = u.HasRun && start == u.FreeAt;
-            long cycles = (continues ? PipelinedFoldCycles(r, t) : FoldCycles(r, c, t)) + (myFolds - 1) * PipelinedFoldCycles(r, t);
+            int at = first + j;
+            var u = _units[at >= units ? at - units : at];
+            long myFolds = perUnit + (j < extra ? 1 : 0);
+            long free = u.FreeAt;
+            long start = Math.Max(start0, free);
+            bool continues = u.HasRun && start == free;
+            long cycles = (continues ? plan.NextFold : plan.FirstFold) + (myFolds - 1) * plan.NextFold;
             end = Math.Max(end, u.Occupy(start, cycles, label, 0, flops * myFolds / folds));
         }
         _next = (first + used) % units;
@@ -109,4 +127,23 @@ public sealed class MxuArray
     }
 
     private static long CeilDiv(long a, long b) => (a + b - 1) / b;
+}
+
+/// <summary>A matmul priced for its shape (<see cref="MxuArray.Plan"/>); the default is the empty matmul, which charges nothing.</summary>
+public readonly struct MxuPlan
+{
+    internal MxuPlan(long folds, double flops, long firstFold, long nextFold)
+    {
+        Folds = folds;
+        Flops = flops;
+        FirstFold = firstFold;
+        NextFold = nextFold;
+    }
+
+    public long Folds { get; }
+    public double Flops { get; }
+    /// <summary>A fold that starts a pipeline on an idle unit (2R + C + T' − 2).</summary>
+    public long FirstFold { get; }
+    /// <summary>A fold that follows another in the same pipeline (max(T', R)).</summary>
+    public long NextFold { get; }
 }

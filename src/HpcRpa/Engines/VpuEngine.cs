@@ -50,5 +50,9 @@ public sealed class VpuEngine
         return Track.Occupy(start, Cycles(vregs, aluOps, loads, stores), label);
     }
 
+    /// <summary>An op over a rows x cols block of <paramref name="dtype"/>, priced once (<see cref="Cycles"/> of its vregs).</summary>
+    public PricedOp Price(string label, long rows, long cols, DType dtype, int aluOps, int loads, int stores) =>
+        new(Track, Cycles(Vregs(rows, cols, dtype), aluOps, loads, stores), label);
+
     private static long CeilDiv(long a, long b) => (a + b - 1) / b;
 }

@@ -26,6 +26,9 @@ public sealed class XluEngine
     public long Reduce(long issue, long ready, long vregs, string label) =>
         Track.Occupy(Math.Max(issue, ready), ReduceCycles(vregs), label);
 
+    /// <summary>A lane reduction over <paramref name="vregs"/> vregs, priced once.</summary>
+    public PricedOp PriceReduce(string label, long vregs) => new(Track, ReduceCycles(vregs), label);
+
     public long Transpose(long issue, long ready, long vregs, string label) =>
         Track.Occupy(Math.Max(issue, ready), TransposeCycles(vregs), label);
 }

@@ -8,10 +8,12 @@ namespace HpcRpa.Timeline;
 public sealed class EngineTrack
 {
     private readonly Timeline _owner;
+    private readonly bool _tracing;
 
     internal EngineTrack(Timeline owner, int id, string name, string group)
     {
         _owner = owner;
+        _tracing = owner.Tracing;
         Id = id;
         Name = name;
         Group = group;
@@ -35,7 +37,7 @@ public sealed class EngineTrack
         BusyCycles += duration;
         Ops++;
         _owner.CountEvent();
-        if (_owner.Tracing && duration > 0) _owner.AddSlice(Id, start, duration, label, bytes, flops);
+        if (_tracing && duration > 0) _owner.AddSlice(Id, start, duration, label, bytes, flops);
         return end;
     }
 

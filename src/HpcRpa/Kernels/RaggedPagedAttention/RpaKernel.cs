@@ -52,6 +52,7 @@ internal sealed unsafe partial class RpaKernel
         Ref qHbm, Ref newKvHbm, Ref cacheHbm, Ref outHbm)
     {
         _pl = pl; _p = p; _o = o; _case = kase; _b = b;
+        _pricesByAbqc = new StepPrices?[b.BqCompute + 1];
         _L = p.Layout;
         _staticQLen = kase switch
         {
@@ -328,14 +329,27 @@ internal sealed unsafe partial class RpaKernel
         int nCache = Math.Min(fromCache, _b.Bkv);
         int nNew = Math.Min(_b.Bkv - nCache, fromNew);
         // Old tokens page by page: a static loop, so zero-size copies are issued too.
-        for (int i = 0; i < _bkvPages; i++)
+        if (!_pl.Functional)
         {
-            int n = Math.Clamp(fromCache - i * P, 0, P);
-            int idx = Math.Min(s * pps + kb * _bkvPages + i, s * pps + pps - 1);
-            int page = n > 0 ? _p.PageIndices[idx] : 0; // a zero-size copy reads nothing; its page index may be padding
-            if (!_pl.Functional) { DmaBytes(n * _L.TokenBytes, MemorySpace.Hbm, MemorySpace.Vmem, null, 0, slot, "kv fetch page"); continue; }
-            Dma(_cacheTokens!.Slice(0, page * P, n), _kvSlot[slot].Slice(0, i * P, n), 0, slot, "kv fetch page");
+            // Timing only: the same copies, by their sizes alone (no page table read, no views).
+            var sem = _sem[0, slot];
+            long tokenBytes = _L.TokenBytes, issued = 0;
+            for (int i = 0; i < _bkvPages; i++)
+            {
+                long bytes = Math.Clamp(fromCache - i * P, 0, P) * tokenBytes;
+                _pl.IssueDma(bytes, MemorySpace.Hbm, MemorySpace.Vmem, null, sem, "kv fetch page");
+                issued += bytes;
+            }
+            _inFlight[0, slot] += issued;
         }
+        else
+            for (int i = 0; i < _bkvPages; i++)
+            {
+                int n = Math.Clamp(fromCache - i * P, 0, P);
+                int idx = Math.Min(s * pps + kb * _bkvPages + i, s * pps + pps - 1);
+                int page = n > 0 ? _p.PageIndices[idx] : 0; // a zero-size copy reads nothing; its page index may be padding
+                Dma(_cacheTokens!.Slice(0, page * P, n), _kvSlot[slot].Slice(0, i * P, n), 0, slot, "kv fetch page");
+            }
         int qEnd = _p.CuQLens[s + 1];
         if (!_pl.Functional) DmaBytes(nNew * _L.TokenBytes, MemorySpace.Hbm, MemorySpace.Vmem, null, 0, slot, "kv fetch new");
         else Dma(_newKvSrc!.Slice(0, qEnd - fromNew, nNew), _kvSlot[slot].Slice(0, nCache, nNew), 0, slot, "kv fetch new");
@@ -389,11 +403,57 @@ internal sealed unsafe partial class RpaKernel
 
     private void ResetState(QBlock q)
     {
-        long rows = (long)_L.Hkv * _b.Bq * _L.Gp;
-        _pl.ChargeVpu("l, m, acc = 0", rows, 128, DType.F32, 0, 0, 2, null, _l.Root);
+        var c = Prices;
+        _pl.Charge(c.ResetLm, null, _l.Root);
         _m.Root.ReadyAt = _l.Root.ReadyAt;
-        _pl.ChargeVpu("l, m, acc = 0", rows, _L.D128, DType.F32, 0, 0, 1, null, _acc.Root);
+        _pl.Charge(c.ResetAcc, null, _acc.Root);
         if (_pl.Functional) ResetValues(q);
+    }
+
+    /// <summary>
+    /// The ops of one flash step for one head (rpa.md 2.5) and the per-q-block ops, priced once for the kernel's shape:
+    /// every head of every block charges the same shapes, so the engines' formulas are evaluated here, not per charge.
+    /// </summary>
+    private sealed class StepPrices
+    {
+        public required PricedOp ResetLm, ResetAcc, LoadKv, ScaleMask, SoftCap, RowMax, SubM, Exp, RowSum, Alpha, L, Acc, Out;
+        public required MxuPlan Qk, Pv;
+    }
+
+    private StepPrices? _prices;
+    private readonly StepPrices?[] _pricesByAbqc;
+
+    private StepPrices Prices => _prices ??= PriceStep(StepRows(_b.Bq), _b.BkvCompute);
+
+    private int StepRows(int abq) => Math.Min(_b.BqCompute, abq) * _L.Gp;
+
+    private StepPrices PriceStep(int rows, int bkvc)
+    {
+        var kvIn = MxuArray.InputOf(_L.QDType == DType.F32 || _L.KvDType == DType.F32 ? DType.F32 : _L.KvDType, _L.KvDType);
+        var pvIn = MxuArray.InputOf(DType.F32, _L.KvDType);
+        var dt = _L.KvDType;
+        var outDt = _L.QDType;
+        int d128 = _L.D128;
+        long stateRows = (long)_L.Hkv * _b.Bq * _L.Gp;
+        return new StepPrices
+        {
+            ResetLm = _pl.PriceVpu("l, m, acc = 0", stateRows, 128, DType.F32, 0, 0, 2),
+            ResetAcc = _pl.PriceVpu("l, m, acc = 0", stateRows, d128, DType.F32, 0, 0, 1),
+            // K and V rows of head h out of the packed words (shift/truncate on the VPU).
+            LoadKv = _pl.PriceVpu("load kv", bkvc, 2 * d128, dt, _L.Pk > 1 ? 2 : 0, 1, 0),
+            Qk = _pl.PriceMatmul(rows, bkvc, d128, kvIn),
+            ScaleMask = _pl.PriceVpu("scale + mask", rows, bkvc, DType.F32, 4, 1, 1),
+            SoftCap = _pl.PriceEup("soft cap tanh", rows, bkvc, DType.F32),
+            RowMax = _pl.PriceLaneReduce("row max", rows, bkvc, outDt),
+            SubM = _pl.PriceVpu("s - m", rows, bkvc, DType.F32, 1, 1, 1),
+            Exp = _pl.PriceEup("exp", rows, bkvc, DType.F32),
+            RowSum = _pl.PriceLaneReduce("row sum", rows, bkvc, outDt),
+            Alpha = _pl.PriceEup("alpha = exp(m_old - m_new)", rows, 128, outDt),
+            L = _pl.PriceVpu("l = alpha l + sum", rows, 128, outDt, 2, 2, 2),
+            Pv = _pl.PriceMatmul(rows, d128, bkvc, pvIn),
+            Acc = _pl.PriceVpu("acc = alpha acc + pv", rows, d128, outDt, 2, 2, 1),
+            Out = _pl.PriceVpu("out = acc / l", stateRows, d128, _L.QDType, 3, 2, 1),
+        };
     }
 
     private void ComputeBlock(Visit v, int kvSlot, int qSlot)
@@ -404,45 +464,43 @@ internal sealed unsafe partial class RpaKernel
         int abq = Abq(s);
         int abqc = Math.Min(_b.BqCompute, abq);
         int subChunks = RpaLayout.CeilDiv(abq, abqc);
-        int rows = abqc * _L.Gp;
-        var kvIn = MxuArray.InputOf(_L.QDType == DType.F32 || _L.KvDType == DType.F32 ? DType.F32 : _L.KvDType, _L.KvDType);
-        var pvIn = MxuArray.InputOf(DType.F32, _L.KvDType);
+        // A q block shorter than bq_c steps over fewer rows: prices per row count, each kept once made.
+        var c = _pricesByAbqc[abqc] ??= PriceStep(StepRows(abq), _b.BkvCompute);
         var kv = _kvBuf[kvSlot].Root;
         var qb = _qBuf[qSlot].Root;
         var sA = _s.Root;
-        var dt = _L.KvDType;
-        var outDt = _L.QDType;
-        int bkvc = _b.BkvCompute, d128 = _L.D128;
-        for (int c = 0; c < chunks; c++)
+        var m = _m.Root;
+        var l = _l.Root;
+        var acc = _acc.Root;
+        bool cap = _o.SoftCap is not null;
+        for (int ci = 0; ci < chunks; ci++)
         {
             for (int qc = 0; qc < subChunks; qc++)
             {
                 for (int h = 0; h < _L.Hkv; h++)
                 {
-                    // K and V rows of head h out of the packed words (shift/truncate on the VPU).
-                    _pl.ChargeVpu("load kv", bkvc, 2 * d128, dt, _L.Pk > 1 ? 2 : 0, 1, 0, kv, kv);
-                    _pl.ChargeMatmul("q @ k.T", rows, bkvc, d128, kvIn, qb, kv, sA);
-                    _pl.ChargeVpu("scale + mask", rows, bkvc, DType.F32, 4, 1, 1, sA, sA);
-                    if (_o.SoftCap is not null) _pl.ChargeEup("soft cap tanh", rows, bkvc, DType.F32, sA, sA);
-                    _pl.ChargeLaneReduce("row max", rows, bkvc, outDt, sA, _m.Root);
-                    _pl.ChargeVpu("s - m", rows, bkvc, DType.F32, 1, 1, 1, _m.Root, sA, sA);
-                    _pl.ChargeEup("exp", rows, bkvc, DType.F32, sA, sA);
-                    _pl.ChargeLaneReduce("row sum", rows, bkvc, outDt, sA, _l.Root);
-                    _pl.ChargeEup("alpha = exp(m_old - m_new)", rows, 128, outDt, _m.Root, _l.Root);
-                    _pl.ChargeVpu("l = alpha l + sum", rows, 128, outDt, 2, 2, 2, _l.Root, _l.Root);
-                    _pl.ChargeMatmul("p @ v", rows, d128, bkvc, pvIn, sA, kv, _acc.Root);
-                    _pl.ChargeVpu("acc = alpha acc + pv", rows, d128, outDt, 2, 2, 1, _acc.Root, _acc.Root);
+                    _pl.Charge(c.LoadKv, kv, kv);
+                    _pl.Charge(c.Qk, "q @ k.T", qb, kv, sA);
+                    _pl.Charge(c.ScaleMask, sA, sA);
+                    if (cap) _pl.Charge(c.SoftCap, sA, sA);
+                    _pl.Charge(c.RowMax, sA, m);
+                    _pl.Charge(c.SubM, m, sA, sA);
+                    _pl.Charge(c.Exp, sA, sA);
+                    _pl.Charge(c.RowSum, sA, l);
+                    _pl.Charge(c.Alpha, m, l);
+                    _pl.Charge(c.L, l, l);
+                    _pl.Charge(c.Pv, "p @ v", sA, kv, acc);
+                    _pl.Charge(c.Acc, acc, acc);
                 }
-                if (_pl.Functional) ComputeValues(v, kvSlot, qSlot, c, qc, abq, abqc);
+                if (_pl.Functional) ComputeValues(v, kvSlot, qSlot, ci, qc, abq, abqc);
             }
         }
     }
 
     private void Finalize(QBlock q, int qSlot, int oSlot)
     {
-        long rows = (long)_L.Hkv * _b.Bq * _L.Gp;
         WaitSlot(2, oSlot); // the slot's previous send must be done before it is overwritten
-        _pl.ChargeVpu("out = acc / l", rows, _L.D128, _L.QDType, 3, 2, 1, _acc.Root, _oBuf[oSlot].Root, _l.Root);
+        _pl.Charge(Prices.Out, _acc.Root, _oBuf[oSlot].Root, _l.Root);
         if (_pl.Functional) FinalizeValues(q, oSlot);
         var (start, sz) = QRows(q);
         if (!_pl.Functional) { DmaBytes(QBlockBytes(sz), MemorySpace.Vmem, MemorySpace.Hbm, _oBuf[oSlot].Root, 2, oSlot, "o send"); return; }
