@@ -96,16 +96,22 @@ internal static class BenchCommand
             res["timing_only_events_per_s"] = events / tEv;
             var step = BatchBuilder.Build(ModelPreset.Llama3_8B, [new(SegmentKind.Decode, q ? 32 : 256, 1, 4096)], 64, DType.BF16, seed: 6, values: false);
             // The 32 layers are 32 independent kernel calls, each modelled in full on its own timeline (a session keeps
-            // buffers between calls, never results); they run on every core, one session per core.
+            // buffers between calls, never results); they run on every core, one session per core, each core taking
+            // the next layer when it is done with one (a core slowed by a neighbour then takes fewer).
             var layerSessions = Enumerable.Range(0, threads)
                 .Select(_ => new RpaSession(ChipPresets.Tpu7x, RpaShape.Of(step.Problem), step.Options, ExecutionMode.TimingOnly)).ToArray();
             double tStep;
+            var nextLayer = new int[1];
             try
             {
-                tStep = Time(() => Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, c =>
+                tStep = Time(() =>
                 {
-                    for (int layer = c; layer < 32; layer += threads) layerSessions[c].Run(step.Problem);
-                }), 3);
+                    nextLayer[0] = 0;
+                    Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, c =>
+                    {
+                        while (Interlocked.Increment(ref nextLayer[0]) <= 32) layerSessions[c].Run(step.Problem);
+                    });
+                }, 3);
             }
             finally
             {
