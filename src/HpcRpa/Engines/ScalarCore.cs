@@ -32,6 +32,16 @@ public sealed class ScalarCore
 
     internal void Reset() => IssueCycles = 0;
 
+    /// <summary>Cycles one op or DMA descriptor takes to issue.</summary>
+    public long CyclesPerIssue => _issueCycles;
+
+    /// <summary>Issues made elsewhere (a run modelled in locals): the cursor now at <paramref name="now"/>, <paramref name="cycles"/> spent issuing.</summary>
+    internal void Issued(long now, long cycles)
+    {
+        _tl.Now = now;
+        IssueCycles += cycles;
+    }
+
     /// <summary>Issue <paramref name="ops"/> ops; returns the cycle the last one leaves the scalar core.</summary>
     public long Issue(int ops = 1)
     {

@@ -68,6 +68,13 @@ public sealed partial class KernelContext : IDisposable
     }
 
     /// <summary>
+    /// The timing half of a paged copy (<see cref="DmaEngine.StartPaged"/>): pages copies of a page each, the last
+    /// ones partial or empty, onto one semaphore. Returns the bytes that will be signalled.
+    /// </summary>
+    public long IssuePagedDma(int pages, long totalBytes, long pageBytes, MemorySpace src, MemorySpace dst, DmaSemaphore sem, string label) =>
+        Timeline.Dma.StartPaged(pages, totalBytes, pageBytes, src, dst, sem, label);
+
+    /// <summary>
     /// Functional DMAs into this block bind its rows (of <paramref name="rowBytes"/>) to their HBM sources instead of
     /// copying them, when <see cref="CopyElision"/> is on (see <see cref="RowBindings"/>). Null without values.
     /// </summary>

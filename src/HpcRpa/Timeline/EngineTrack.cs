@@ -41,6 +41,15 @@ public sealed class EngineTrack
         return end;
     }
 
+    /// <summary>The state after ops occupied this track elsewhere (a run modelled in locals): free from <paramref name="freeAt"/>.</summary>
+    internal void Advance(long freeAt, long busy, long ops)
+    {
+        if (ops == 0) return;
+        FreeAt = freeAt;
+        BusyCycles += busy;
+        Ops += ops;
+    }
+
     internal void Reset()
     {
         FreeAt = 0;

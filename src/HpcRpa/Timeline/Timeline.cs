@@ -69,6 +69,8 @@ public sealed class Timeline
 
     internal void CountEvent() => Events++;
 
+    internal void CountEvents(long n) => Events += n;
+
     /// <summary>The counters at this moment, to report a part of a run (one kernel call of several).</summary>
     public TimelineSnapshot Snapshot() => new(
         End, HbmBytesRead, HbmBytesWritten, Flops, DmaCount, ZeroByteDmaCount, DmaBytes, GridSteps, Events,

@@ -332,15 +332,9 @@ internal sealed unsafe partial class RpaKernel
         if (!_pl.Functional)
         {
             // Timing only: the same copies, by their sizes alone (no page table read, no views).
-            var sem = _sem[0, slot];
-            long tokenBytes = _L.TokenBytes, issued = 0;
-            for (int i = 0; i < _bkvPages; i++)
-            {
-                long bytes = Math.Clamp(fromCache - i * P, 0, P) * tokenBytes;
-                _pl.IssueDma(bytes, MemorySpace.Hbm, MemorySpace.Vmem, null, sem, "kv fetch page");
-                issued += bytes;
-            }
-            _inFlight[0, slot] += issued;
+            long tokenBytes = _L.TokenBytes;
+            _inFlight[0, slot] += _pl.IssuePagedDma(_bkvPages, (long)Math.Max(fromCache, 0) * tokenBytes, (long)P * tokenBytes,
+                MemorySpace.Hbm, MemorySpace.Vmem, _sem[0, slot], "kv fetch page");
         }
         else
             for (int i = 0; i < _bkvPages; i++)
