@@ -149,7 +149,14 @@ public static class VectorMath
     }
 
     /// <summary>e^x of one value, by the same polynomial as <see cref="Exp"/>.</summary>
-    public static float Exp(float x) => ExpV(S1.Splat(x)).V;
+    /// <remarks>
+    /// Two inputs the flash step asks for on every row take no polynomial: 0 (an unchanged running max; the
+    /// polynomial gives exactly 1 there) and anything at or below the clamp (a masked logit; the polynomial's value
+    /// at the clamp, <see cref="ExpAtLo"/>, which is 0).
+    /// </remarks>
+    public static float Exp(float x) => x == 0f ? 1f : x <= Lo ? ExpAtLo : ExpV(S1.Splat(x)).V;
+
+    private static readonly float ExpAtLo = ExpV(S1.Splat(Lo)).V;
 
     /// <summary>
     /// One row of a flash step: p[j] = exp(s[j] − m) for j in [lo, hi), <paramref name="outside"/> for the rest of [0, n),

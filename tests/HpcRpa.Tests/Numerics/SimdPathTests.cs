@@ -185,6 +185,21 @@ public class SimdPathTests
         Assert.Equal(x.Sum(v => (double)v), s[0], 5);
     }
 
+    /// <summary>The one-value exp (with its shortcuts at 0 and below the clamp) gives the vector exp's bits everywhere.</summary>
+    [Fact]
+    public void OneValueExpIsTheVectorExp()
+    {
+        var xs = new List<float> { 0f, -0f, -103.99f, -104f, -104.0001f, -200f, float.MinValue, float.NegativeInfinity, float.NaN, 1e-30f, -1e-30f, 88.8f, 100f };
+        for (float v = -120f; v <= 90f; v += 0.0731f) xs.Add(v);
+        var want = new float[xs.Count];
+        foreach (var path in SimdPaths.Available)
+        {
+            VectorMath.Exp(xs.ToArray(), want, path);
+            for (int i = 0; i < xs.Count; i++)
+                Assert.Equal(BitConverter.SingleToUInt32Bits(want[i]), BitConverter.SingleToUInt32Bits(VectorMath.Exp(xs[i])));
+        }
+    }
+
     [Fact]
     public void ExpIsWithinTwoUlpsOfDoublePrecision()
     {

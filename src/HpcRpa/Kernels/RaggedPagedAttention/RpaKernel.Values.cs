@@ -26,7 +26,7 @@ internal sealed unsafe partial class RpaKernel
     private bool _hasCap, _roundBf16;
     private WordFormat _format;
     private int _dPad, _nPad, _ldPanel;
-    private readonly RowBindings?[] _kvRows = new RowBindings?[2];
+    private readonly RowBindings?[] _kvRows = new RowBindings?[2], _qRows = new RowBindings?[2];
 
     private void InitFunctional()
     {
@@ -42,9 +42,11 @@ internal sealed unsafe partial class RpaKernel
         // Rows of the key panel and the logits one vector longer than the chunk: at a power-of-two stride (2 KiB for
         // 512 keys) a matrix product's walk down the rows would use a handful of L1 sets and miss on every row.
         _ldPanel = _nPad + 16;
-        long tokenRowBytes = (long)_L.Stride * _L.D128 * 4;
-        for (int i = 0; i < 2; i++) _kvRows[i] = _pl.BindableRows(_kvBuf[i], tokenRowBytes);
+        RegisterRows();
     }
+
+    /// <summary>Bytes of one KV head's rows in a q slot ([bq, Gp, D128]): the unit a q fetch binds (one per KV head).</summary>
+    private long QHeadBytes => (long)_b.Bq * _L.Gp * _L.D128 * _L.QDType.Bytes();
 
     private float Round(float x) => _roundBf16 ? Bf16.ToFloat(Bf16.FromFloat(x)) : x;
 
@@ -229,9 +231,16 @@ internal sealed unsafe partial class RpaKernel
         for (int r0 = 0; r0 < rows; r0 += tile)
         {
             int rn = Math.Min(tile, rows - r0);
-            WidenQ(qSlot, h, st, r0, rn, qf);
+            float* qRows = DirectQRows(qSlot, h, st, r0);
+            int ldq = _L.D128;
+            if (qRows == null)
+            {
+                WidenQ(qSlot, h, st, r0, rn, qf);
+                qRows = qf;
+                ldq = _dPad;
+            }
             for (int i = 0; i < rn; i++) (lo[i], hi[i]) = Visible(st, r0 + i);
-            AttentionTile.QkTile(qf, _dPad, rn, d, kt, _ldPanel, sf, _ldPanel, lo, hi);
+            AttentionTile.QkTile(qRows, ldq, rn, d, kt, _ldPanel, sf, _ldPanel, lo, hi);
             for (int i = 0; i < rn; i++) Probabilities(st, h, r0 + i, sf + (nint)i * _ldPanel, ref lo[i], ref hi[i], out mNew[i], out sum[i]);
             AttentionTile.PvTile(sf, _ldPanel, rn, vf, _dPad, _dPad, pv, _dPad, lo, hi);
             for (int i = 0; i < rn; i++) Accumulate(st, h, r0 + i, pv + (nint)i * _dPad, mNew[i], sum[i]);
@@ -243,7 +252,7 @@ internal sealed unsafe partial class RpaKernel
     {
         int G = _L.G, Gp = _L.Gp, D = _L.D, D128 = _L.D128;
         int esz = _L.QDType.Bytes();
-        byte* head = _qBuf[qSlot].RawPointer + (long)h * _b.Bq * Gp * D128 * esz;
+        byte* head = QHead(qSlot, h);
         for (int i = 0; i < count; i++)
         {
             int t = (r0 + i) / G, g = (r0 + i) % G;
@@ -254,6 +263,16 @@ internal sealed unsafe partial class RpaKernel
             new Span<float>(row + D, _dPad - D).Clear();
         }
     }
+
+    /// <summary>Where head h's q rows of the slot are: where the q fetch bound them (the prepared q in HBM), or the slot itself.</summary>
+    private byte* QHead(int qSlot, int h) => (byte*)_qRows[qSlot]!.Addresses[h];
+
+    /// <summary>
+    /// f32 q rows of a head that are already what the logits need (row t·G + g at a fixed stride: no group padding):
+    /// the products read them where they are, at a stride of D128, instead of a widened copy.
+    /// </summary>
+    private float* DirectQRows(int qSlot, int h, in Step st, int r0) =>
+        _L.QDType == DType.F32 && _L.G == _L.Gp ? (float*)QHead(qSlot, h) + ((long)st.QOffset * _L.Gp + r0) * _L.D128 : null;
 
     /// <summary>Keys a row may see form one range: kpos ≤ qpos (causal) and kpos &gt; qpos − W (window); chunk coordinates.</summary>
     private (int Lo, int Hi) Visible(in Step st, int r)

@@ -154,7 +154,10 @@ internal sealed unsafe partial class RpaKernel
         if (_pl.Functional) RegisterRows();
     }
 
-    /// <summary>The KV slots' DMA bindings registered with the context again, and empty (a new kernel has none).</summary>
+    /// <summary>
+    /// The KV and q slots' DMA bindings registered with the context again, and empty (a new kernel has none): a KV
+    /// fetch binds token rows to their cache pages, a q fetch each KV head's rows to the prepared q.
+    /// </summary>
     private void RegisterRows()
     {
         long tokenRowBytes = (long)_L.Stride * _L.D128 * 4;
@@ -162,6 +165,8 @@ internal sealed unsafe partial class RpaKernel
         {
             _kvRows[i] = _pl.BindableRows(_kvBuf[i], tokenRowBytes);
             _kvRows[i]?.Reset();
+            _qRows[i] = _pl.BindableRows(_qBuf[i], QHeadBytes);
+            _qRows[i]?.Reset();
         }
     }
 
