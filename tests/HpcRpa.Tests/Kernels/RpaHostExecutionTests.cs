@@ -39,7 +39,7 @@ public class RpaHostExecutionTests
         }
         var one = Run(new RpaHostOptions { Threads = 1 });
         var timing = RpaRunner.Run(ChipPresets.Tpu7x, b.Problem with { Queries = [], Keys = [], Values = [], KvCache = [] }, options, ExecutionMode.TimingOnly);
-        foreach (var host in new[] { new RpaHostOptions { Threads = 1, CopyElision = false }, new RpaHostOptions { Threads = 2 }, new RpaHostOptions { Threads = 3, CopyElision = false }, new RpaHostOptions { Threads = 7 } })
+        foreach (var host in new[] { new RpaHostOptions { Threads = 1, CopyElision = false }, new RpaHostOptions { Threads = 2 }, new RpaHostOptions { Threads = 3, CopyElision = false }, new RpaHostOptions { Threads = 7, LayoutSplitBytes = 0 } })
         {
             var other = Run(host);
             Assert.Equal(one.Out, other.Out);

@@ -23,9 +23,12 @@ internal sealed record RpaHbmArrays(Ref Q, Ref Out, Ref NewKv, Ref Cache)
     /// reads the rows no q block writes from q). Every call writes the same elements, so the zero padding a fresh
     /// array starts with is what a reused one still holds.
     /// </summary>
-    public void Prepare(RpaProblem p, RpaOptions o)
+    public void Prepare(RpaProblem p, RpaOptions o) => Prepare(p, o, 0, p.MaxNumTokens);
+
+    /// <summary>The layout steps for tokens [t0, t1) (one host thread's share).</summary>
+    public void Prepare(RpaProblem p, RpaOptions o, int t0, int t1)
     {
-        RpaInputLayout.PrepareQueries(p, o, Q);
-        if (o.UpdateKvCache) RpaInputLayout.MergeKv(p, NewKv);
+        RpaInputLayout.PrepareQueries(p, o, Q, t0, t1);
+        if (o.UpdateKvCache) RpaInputLayout.MergeKv(p, NewKv, t0, t1);
     }
 }

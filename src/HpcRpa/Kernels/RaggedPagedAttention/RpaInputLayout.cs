@@ -12,7 +12,10 @@ namespace HpcRpa.Kernels.RaggedPagedAttention;
 public static unsafe class RpaInputLayout
 {
     /// <summary>q [T, Hq, D] -> [Hkv, T, GP, D128], zero padding; with q_scale, q/q_scale clipped and rounded to the KV dtype first.</summary>
-    public static void PrepareQueries(RpaProblem p, RpaOptions o, Ref qHbm)
+    public static void PrepareQueries(RpaProblem p, RpaOptions o, Ref qHbm) => PrepareQueries(p, o, qHbm, 0, p.MaxNumTokens);
+
+    /// <summary>The same for tokens [t0, t1) (the rows of one host thread).</summary>
+    internal static void PrepareQueries(RpaProblem p, RpaOptions o, Ref qHbm, int t0, int t1)
     {
         var L = p.Layout;
         int T = p.MaxNumTokens, D = L.D, esz = L.QDType.Bytes();
@@ -23,7 +26,7 @@ public static unsafe class RpaInputLayout
         Span<byte> tmp = stackalloc byte[4];
         fixed (byte* src = p.Queries)
         {
-            for (int t = 0; t < T; t++)
+            for (int t = t0; t < t1; t++)
                 for (int n = 0; n < L.Hq; n++)
                 {
                     int h = n / L.G, g = n % L.G;
@@ -47,23 +50,26 @@ public static unsafe class RpaInputLayout
     }
 
     /// <summary>keys, values [T, Hkv, D] -> [T, NKX2/pk, D128] words: combined head 2h = K_h, 2h+1 = V_h, packed pk per word.</summary>
-    public static void MergeKv(RpaProblem p, Ref newKv) => MergeKv(p, newKv.RawPointer);
+    public static void MergeKv(RpaProblem p, Ref newKv) => MergeKv(p, newKv.RawPointer, 0, p.MaxNumTokens);
+
+    /// <summary>The same for tokens [t0, t1).</summary>
+    internal static void MergeKv(RpaProblem p, Ref newKv, int t0, int t1) => MergeKv(p, newKv.RawPointer, t0, t1);
 
     /// <summary>The merged new tokens as bytes (what the KV-update kernel copies into the cache, token row by token row).</summary>
     public static byte[] MergedKvBytes(RpaProblem p)
     {
         var bytes = new byte[p.MaxNumTokens * p.Layout.TokenBytes];
-        fixed (byte* b = bytes) MergeKv(p, b);
+        fixed (byte* b = bytes) MergeKv(p, b, 0, p.MaxNumTokens);
         return bytes;
     }
 
-    private static void MergeKv(RpaProblem p, byte* dst)
+    private static void MergeKv(RpaProblem p, byte* dst, int t0, int t1)
     {
         var L = p.Layout;
-        int T = p.MaxNumTokens, D = L.D, eb = L.KvDType.Bytes();
+        int D = L.D, eb = L.KvDType.Bytes();
         fixed (byte* keys = p.Keys, values = p.Values)
         {
-            for (int t = 0; t < T; t++)
+            for (int t = t0; t < t1; t++)
                 for (int h = 0; h < L.Hkv; h++)
                 {
                     byte* k = keys + ((long)t * L.Hkv + h) * D * eb, v = values + ((long)t * L.Hkv + h) * D * eb;
@@ -124,18 +130,29 @@ public static unsafe class RpaInputLayout
     /// <summary>The same into the caller's <paramref name="result"/> of exactly [T, Hq, D] q-dtype bytes.</summary>
     public static void PrepareOutputs(RpaProblem p, Ref outHbm, Ref qHbm, Span<byte> result)
     {
+        CheckOutput(p, result);
+        fixed (byte* r = result) PrepareOutputs(p, outHbm, qHbm, r, 0, p.MaxNumTokens);
+    }
+
+    internal static void CheckOutput(RpaProblem p, ReadOnlySpan<byte> result)
+    {
+        long need = p.Layout.QueryBytes(p.MaxNumTokens);
+        if (result.Length != need) throw new ArgumentException($"output: {result.Length} bytes, [T, Hq, D] needs {need}", nameof(result));
+    }
+
+    /// <summary>Tokens [t0, t1) of the output into <paramref name="r"/> ([T, Hq, D], checked by the caller).</summary>
+    internal static void PrepareOutputs(RpaProblem p, Ref outHbm, Ref qHbm, byte* r, int t0, int t1)
+    {
         var L = p.Layout;
         int T = p.MaxNumTokens, D = L.D, eb = L.QDType.Bytes();
         int written = p.TotalQTokens;
-        if (result.Length != L.QueryBytes(T)) throw new ArgumentException($"output: {result.Length} bytes, [T, Hq, D] needs {L.QueryBytes(T)}", nameof(result));
         byte* o = outHbm.RawPointer, q = qHbm.RawPointer;
-        fixed (byte* r = result)
-            for (int t = 0; t < T; t++)
-                for (int n = 0; n < L.Hq; n++)
-                {
-                    int h = n / L.G, g = n % L.G;
-                    long off = ((((long)h * T + t) * L.Gp + g) * L.D128) * eb;
-                    Buffer.MemoryCopy((t < written ? o : q) + off, r + ((long)t * L.Hq + n) * D * eb, D * eb, D * eb);
-                }
+        for (int t = t0; t < t1; t++)
+            for (int n = 0; n < L.Hq; n++)
+            {
+                int h = n / L.G, g = n % L.G;
+                long off = ((((long)h * T + t) * L.Gp + g) * L.D128) * eb;
+                Buffer.MemoryCopy((t < written ? o : q) + off, r + ((long)t * L.Hq + n) * D * eb, D * eb, D * eb);
+            }
     }
 }

@@ -24,8 +24,14 @@ public sealed record RpaHostOptions
     /// </summary>
     public int Threads { get; init; }
 
-    /// <summary>Functional DMAs into the KV slots bind rows to their pages instead of copying (<see cref="RowBindings"/>); off = eager copies.</summary>
+    /// <summary>Functional DMAs into the KV and q slots bind rows to their sources instead of copying (<see cref="RowBindings"/>); off = eager copies.</summary>
     public bool CopyElision { get; init; } = true;
+
+    /// <summary>
+    /// With several threads, the layout steps (q in, output out) of a call whose q is at least this many bytes are
+    /// split by tokens across them; smaller calls copy on the calling thread (queueing would cost more).
+    /// </summary>
+    public long LayoutSplitBytes { get; init; } = 4 << 20;
 
     public static RpaHostOptions Default { get; } = new();
 

@@ -35,6 +35,7 @@ public sealed unsafe class RpaSession : IDisposable
     private MemoryPool? _values;
     private NativeBuffer? _cache;
     private RpaValuePasses? _passes;
+    private RpaLayoutThreads? _layout;
     private int _running;
     private bool _disposed;
 
@@ -146,6 +147,7 @@ public sealed unsafe class RpaSession : IDisposable
                 _values = new MemoryPool(MemorySpace.Hbm, long.MaxValue, holdsValues: true);
                 _valueHbm = RpaHbmArrays.Allocate(_values, p, _cache);
                 _passes = new RpaValuePasses(Chip, Options, Host, _blocks);
+                _layout = new RpaLayoutThreads(Host.ResolvedThreads, Host.LayoutSplitBytes);
             }
             else if (_functional) _valueHbm = _hbm;
         }
@@ -180,7 +182,8 @@ public sealed unsafe class RpaSession : IDisposable
         var cases = _present.AsSpan(0, n);
         core.Begin();
         Report.Clear();
-        if (_functional) _valueHbm!.Prepare(p, Options);
+        if (_layout is not null) _layout.Prepare(p, Options, _valueHbm!);
+        else if (_functional) _valueHbm!.Prepare(p, Options);
         foreach (var c in cases) core.Kernel(c, p, Options, _blocks[(int)c]!, _hbm!).Bind(p);
         // The value passes need nothing from the timing pass: they run beside it.
         if (_split) _passes!.Start(p, _valueHbm!, core, cases);
@@ -223,7 +226,8 @@ public sealed unsafe class RpaSession : IDisposable
         _zero.Zero(tl);
         tl.CaptureInto(_after);
         Report.Total.Fill(tl, _zero, _after, KernelName(mask, cases), timingOnly: !_functional, ctx.Vmem.Peak);
-        if (_functional) RpaInputLayout.PrepareOutputs(p, _valueHbm!.Out, _valueHbm.Q, output);
+        if (_layout is not null) _layout.Outputs(p, _valueHbm!, output);
+        else if (_functional) RpaInputLayout.PrepareOutputs(p, _valueHbm!.Out, _valueHbm.Q, output);
     }
 
     /// <summary>The run's name, one per set of calls (built once each: the scopes are fixed by the shape and options).</summary>
@@ -244,6 +248,7 @@ public sealed unsafe class RpaSession : IDisposable
             if (_disposed) return;
             _disposed = true;
             _passes?.Dispose();
+            _layout?.Dispose();
             _timing?.Dispose();
             _values?.Dispose();
         }
