@@ -107,17 +107,18 @@ internal static unsafe class AttentionTile
     }
 
     /// <summary>
-    /// s[r·lds + t] = Σ_{d &lt; dim} q[r·ldq + d] · kt[d·ldk + t] for the columns of each block of four rows' ranges (rounded
-    /// out to multiples of 16; kt and s must be that wide). Columns outside a row's own range hold whatever they hold.
+    /// s[r·lds + t] = (Σ_{d &lt; dim} q[r·ldq + d] · kt[d·ldk + t]) · scale for the columns of each block of four rows' ranges
+    /// (rounded out to multiples of 16; kt and s must be that wide): the sum rounded, then the product rounded, as a
+    /// separate scaling pass would give. Columns outside a row's own range hold whatever they hold.
     /// </summary>
-    public static void QkTile(float* q, int ldq, int rows, int dim, float* kt, int ldk, float* s, int lds, int* lo, int* hi, SimdPath path = SimdPath.Auto)
+    public static void QkTile(float* q, int ldq, int rows, int dim, float* kt, int ldk, float* s, int lds, int* lo, int* hi, float scale = 1f, SimdPath path = SimdPath.Auto)
     {
         switch (SimdPaths.Resolve(path))
         {
-            case SimdPath.V512: Qk<V512>(q, ldq, rows, dim, kt, ldk, s, lds, lo, hi); break;
-            case SimdPath.V256: Qk<V256>(q, ldq, rows, dim, kt, ldk, s, lds, lo, hi); break;
-            case SimdPath.V128: Qk<V128>(q, ldq, rows, dim, kt, ldk, s, lds, lo, hi); break;
-            default: Qk<S1>(q, ldq, rows, dim, kt, ldk, s, lds, lo, hi); break;
+            case SimdPath.V512: Qk<V512>(q, ldq, rows, dim, kt, ldk, s, lds, lo, hi, scale); break;
+            case SimdPath.V256: Qk<V256>(q, ldq, rows, dim, kt, ldk, s, lds, lo, hi, scale); break;
+            case SimdPath.V128: Qk<V128>(q, ldq, rows, dim, kt, ldk, s, lds, lo, hi, scale); break;
+            default: Qk<S1>(q, ldq, rows, dim, kt, ldk, s, lds, lo, hi, scale); break;
         }
     }
 
@@ -150,7 +151,7 @@ internal static unsafe class AttentionTile
         return h > l ? (l, h) : (0, 0);
     }
 
-    private static void Qk<TV>(float* q, int ldq, int rows, int dim, float* kt, int ldk, float* s, int lds, int* lo, int* hi) where TV : unmanaged, IVec<TV>
+    private static void Qk<TV>(float* q, int ldq, int rows, int dim, float* kt, int ldk, float* s, int lds, int* lo, int* hi, float scale) where TV : unmanaged, IVec<TV>
     {
         int w = TV.Count;
         ref float a = ref Unsafe.AsRef<float>(q);
@@ -167,14 +168,14 @@ internal static unsafe class AttentionTile
                 // A partial block: rows one at a time, each over its own range.
                 if (hi[r] <= lo[r]) continue;
                 int rj0 = lo[r] & ~15, rj1 = (hi[r] + 15) & ~15;
-                for (int j = rj0; j < rj1; j += w) Gemm.Block1Blocked<TV>(ref a, ldq, ref b, ldk, ref c, lds, r, j, dim, false, 1);
+                for (int j = rj0; j < rj1; j += w) Gemm.Block1Blocked<TV>(ref a, ldq, ref b, ldk, ref c, lds, r, j, dim, false, 1, scale: scale);
             }
             if (count < 4) break;
             int jj = j0;
-            for (; jj + 4 * w <= j1; jj += 4 * w) Gemm.Block4x4Blocked<TV>(ref a, ldq, ref b, ldk, ref c, lds, i, jj, dim);
-            for (; jj + 2 * w <= j1; jj += 2 * w) Gemm.Block4x2Blocked<TV>(ref a, ldq, ref b, ldk, ref c, lds, i, jj, dim, false);
+            for (; jj + 4 * w <= j1; jj += 4 * w) Gemm.Block4x4Blocked<TV>(ref a, ldq, ref b, ldk, ref c, lds, i, jj, dim, scale: scale);
+            for (; jj + 2 * w <= j1; jj += 2 * w) Gemm.Block4x2Blocked<TV>(ref a, ldq, ref b, ldk, ref c, lds, i, jj, dim, false, scale: scale);
             for (; jj < j1; jj += w)
-                for (int r = i; r < i + 4; r++) Gemm.Block1Blocked<TV>(ref a, ldq, ref b, ldk, ref c, lds, r, jj, dim, false, 1);
+                for (int r = i; r < i + 4; r++) Gemm.Block1Blocked<TV>(ref a, ldq, ref b, ldk, ref c, lds, r, jj, dim, false, 1, scale: scale);
         }
     }
 

@@ -133,7 +133,7 @@ public static class Gemm
 
     /// <summary>4 rows × 2 vectors; per block of k a fresh chain (b..), added into the running sums (c..) once.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Block4x2Blocked<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int i, int j, int k, bool acc, int blockK = BlockK)
+    internal static void Block4x2Blocked<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int i, int j, int k, bool acc, int blockK = BlockK, float scale = 1f)
         where TV : unmanaged, IVec<TV>
     {
         int w = TV.Count;
@@ -167,6 +167,12 @@ public static class Gemm
                 c20 = TV.Add(c20, b20); c21 = TV.Add(c21, b21); c30 = TV.Add(c30, b30); c31 = TV.Add(c31, b31);
             }
         }
+        if (scale != 1f)
+        {
+            TV sv = TV.Splat(scale);
+            c00 = TV.Mul(c00, sv); c01 = TV.Mul(c01, sv); c10 = TV.Mul(c10, sv); c11 = TV.Mul(c11, sv);
+            c20 = TV.Mul(c20, sv); c21 = TV.Mul(c21, sv); c30 = TV.Mul(c30, sv); c31 = TV.Mul(c31, sv);
+        }
         ref float cr = ref Unsafe.Add(ref c, (nint)i * ldc + j);
         Put(c00, ref cr, acc); Put(c01, ref Unsafe.Add(ref cr, w), acc);
         cr = ref Unsafe.Add(ref cr, ldc); Put(c10, ref cr, acc); Put(c11, ref Unsafe.Add(ref cr, w), acc);
@@ -180,7 +186,7 @@ public static class Gemm
     /// blocks lives in C itself (C = first block, then C = C + each next block: the blocked order, through memory).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Block4x4Blocked<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int i, int j, int k, int blockK = BlockK)
+    internal static void Block4x4Blocked<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int i, int j, int k, int blockK = BlockK, float scale = 1f)
         where TV : unmanaged, IVec<TV>
     {
         int w = TV.Count;
@@ -220,6 +226,15 @@ public static class Gemm
                 b30 = TV.Fma(x, y0, b30); b31 = TV.Fma(x, y1, b31); b32 = TV.Fma(x, y2, b32); b33 = TV.Fma(x, y3, b33);
             }
             bool first = t0 == 0;
+            if (t1 == k && scale != 1f)
+            {
+                // The last block: the finished sum, then times the scale (two roundings, as a separate pass would).
+                Put4Scaled(ref c0, w, b00, b01, b02, b03, !first, scale);
+                Put4Scaled(ref c1, w, b10, b11, b12, b13, !first, scale);
+                Put4Scaled(ref c2, w, b20, b21, b22, b23, !first, scale);
+                Put4Scaled(ref c3, w, b30, b31, b32, b33, !first, scale);
+                continue;
+            }
             Put4(ref c0, w, b00, b01, b02, b03, !first);
             Put4(ref c1, w, b10, b11, b12, b13, !first);
             Put4(ref c2, w, b20, b21, b22, b23, !first);
@@ -235,7 +250,19 @@ public static class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Block1Blocked<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int i, int j, int k, bool acc, int vectors = 2, int blockK = BlockK)
+    private static void Put4Scaled<TV>(ref float c, int w, TV v0, TV v1, TV v2, TV v3, bool add, float scale) where TV : unmanaged, IVec<TV>
+    {
+        TV sv = TV.Splat(scale);
+        PutScaled(v0, ref c, add, sv); PutScaled(v1, ref Unsafe.Add(ref c, w), add, sv);
+        PutScaled(v2, ref Unsafe.Add(ref c, 2 * w), add, sv); PutScaled(v3, ref Unsafe.Add(ref c, 3 * w), add, sv);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PutScaled<TV>(TV v, ref float dst, bool add, TV scale) where TV : unmanaged, IVec<TV> =>
+        TV.Store(TV.Mul(add ? TV.Add(TV.Load(ref dst), v) : v, scale), ref dst);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Block1Blocked<TV>(ref float a, int lda, ref float b, int ldb, ref float c, int ldc, int i, int j, int k, bool acc, int vectors = 2, int blockK = BlockK, float scale = 1f)
         where TV : unmanaged, IVec<TV>
     {
         int w = TV.Count;
@@ -256,6 +283,11 @@ public static class Gemm
             }
             if (t0 == 0) { c0 = b0; c1 = b1; }
             else { c0 = TV.Add(c0, b0); c1 = TV.Add(c1, b1); }
+        }
+        if (scale != 1f)
+        {
+            c0 = TV.Mul(c0, TV.Splat(scale));
+            c1 = TV.Mul(c1, TV.Splat(scale));
         }
         ref float cr = ref Unsafe.Add(ref c, (nint)i * ldc + j);
         Put(c0, ref cr, acc);

@@ -179,31 +179,51 @@ public static class VectorMath
         return Reduce(ref row, n, resolved, max: false);
     }
 
+    /// <summary>The maximum of s[lo, hi) (−∞ for an empty range; NaN if any is). Exact and order-free on every path.</summary>
+    public static unsafe float Max(float* s, int lo, int hi, SimdPath path = SimdPath.Auto) => SimdPaths.Resolve(path) switch
+    {
+        SimdPath.V512 => MaxOf<V512>(s + lo, hi - lo, 1f, scale: false),
+        SimdPath.V256 => MaxOf<V256>(s + lo, hi - lo, 1f, scale: false),
+        SimdPath.V128 => MaxOf<V128>(s + lo, hi - lo, 1f, scale: false),
+        _ => MaxOf<S1>(s + lo, hi - lo, 1f, scale: false),
+    };
+
     /// <summary>s[lo, hi) *= scale in place; returns their maximum (−∞ for an empty range). Exact on every path.</summary>
     public static unsafe float ScaleMax(float* s, int lo, int hi, float scale, SimdPath path = SimdPath.Auto) => SimdPaths.Resolve(path) switch
     {
-        SimdPath.V512 => ScaleMax<V512>(s + lo, hi - lo, scale),
-        SimdPath.V256 => ScaleMax<V256>(s + lo, hi - lo, scale),
-        SimdPath.V128 => ScaleMax<V128>(s + lo, hi - lo, scale),
-        _ => ScaleMax<S1>(s + lo, hi - lo, scale),
+        SimdPath.V512 => MaxOf<V512>(s + lo, hi - lo, scale, scale: true),
+        SimdPath.V256 => MaxOf<V256>(s + lo, hi - lo, scale, scale: true),
+        SimdPath.V128 => MaxOf<V128>(s + lo, hi - lo, scale, scale: true),
+        _ => MaxOf<S1>(s + lo, hi - lo, scale, scale: true),
     };
 
-    private static unsafe float ScaleMax<TV>(float* s, int n, float scale) where TV : unmanaged, IVec<TV>
+    /// <summary>s[0, n) times k in place and their maximum; with <paramref name="scale"/> off, the maximum alone (nothing stored).</summary>
+    private static unsafe float MaxOf<TV>(float* s, int n, float k, bool scale) where TV : unmanaged, IVec<TV>
     {
-        TV k = TV.Splat(scale), mx = TV.Splat(float.NegativeInfinity);
-        int j = 0;
-        for (; j + TV.Count <= n; j += TV.Count)
+        TV kv = TV.Splat(k), m0 = TV.Splat(float.NegativeInfinity), m1 = m0;
+        int j = 0, c = TV.Count;
+        // Two running maxima: max is exact and order-free (IEEE maximum), so lanes and halves combine in any order.
+        for (; j + 2 * c <= n; j += 2 * c)
         {
-            TV v = TV.Mul(TV.Load(ref s[j]), k);
-            TV.Store(v, ref s[j]);
-            mx = TV.Max(mx, v);
+            TV v0 = TV.Load(ref s[j]), v1 = TV.Load(ref s[j + c]);
+            if (scale)
+            {
+                v0 = TV.Mul(v0, kv); v1 = TV.Mul(v1, kv);
+                TV.Store(v0, ref s[j]); TV.Store(v1, ref s[j + c]);
+            }
+            m0 = TV.Max(m0, v0); m1 = TV.Max(m1, v1);
+        }
+        for (; j + c <= n; j += c)
+        {
+            TV v = TV.Load(ref s[j]);
+            if (scale) { v = TV.Mul(v, kv); TV.Store(v, ref s[j]); }
+            m0 = TV.Max(m0, v);
         }
         float m = float.NegativeInfinity;
-        // Max is exact and order-free (IEEE maximum), so the lanes may be combined in any order.
         float* lanes = stackalloc float[TV.Count];
-        TV.Store(mx, ref *lanes);
+        TV.Store(TV.Max(m0, m1), ref *lanes);
         for (int i = 0; i < TV.Count; i++) m = MathF.Max(m, lanes[i]);
-        for (; j < n; j++) m = MathF.Max(m, s[j] *= scale);
+        for (; j < n; j++) m = MathF.Max(m, scale ? s[j] *= k : s[j]);
         return m;
     }
 

@@ -185,6 +185,34 @@ public class SimdPathTests
         Assert.Equal(x.Sum(v => (double)v), s[0], 5);
     }
 
+    /// <summary>The running max of a row (scaled in place or not) is the plain loop's on every path, NaN included.</summary>
+    [Fact]
+    public unsafe void RowMaxesAreThePlainLoopsOnEveryPath()
+    {
+        var rng = new SplitMix64(17);
+        foreach (int n in new[] { 0, 1, 15, 16, 17, 33, 64, 100, 512 })
+            foreach (bool nan in new[] { false, true })
+            {
+                var x = new float[n + 8];
+                for (int i = 0; i < x.Length; i++) x[i] = (rng.NextFloat() - 0.5f) * 100f;
+                if (nan && n > 3) x[3 + n / 2] = float.NaN;
+                int lo = Math.Min(3, n), hi = Math.Min(n + 3, x.Length);
+                float want = float.NegativeInfinity, wantScaled = float.NegativeInfinity;
+                for (int i = lo; i < hi; i++) { want = MathF.Max(want, x[i]); wantScaled = MathF.Max(wantScaled, x[i] * 0.37f); }
+                foreach (var path in SimdPaths.Available)
+                {
+                    var y = (float[])x.Clone();
+                    fixed (float* p = y)
+                    {
+                        Assert.Equal(want, VectorMath.Max(p, lo, hi, path));
+                        Assert.Equal(x, y); // nothing stored
+                        Assert.Equal(wantScaled, VectorMath.ScaleMax(p, lo, hi, 0.37f, path));
+                    }
+                    for (int i = 0; i < y.Length; i++) Assert.Equal(i >= lo && i < hi ? x[i] * 0.37f : x[i], y[i]);
+                }
+            }
+    }
+
     /// <summary>The one-value exp (with its shortcuts at 0 and below the clamp) gives the vector exp's bits everywhere.</summary>
     [Fact]
     public void OneValueExpIsTheVectorExp()

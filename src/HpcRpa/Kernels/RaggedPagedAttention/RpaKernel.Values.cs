@@ -53,8 +53,15 @@ internal sealed unsafe partial class RpaKernel
     private void ResetValues(QBlock q)
     {
         _acc.Span<float>().Clear();
-        _l.Span<float>().Clear();
-        _m.Span<float>().Fill(float.NegativeInfinity);
+        // The kernel keeps a row's running sum and max replicated over 128 lanes; the host reads lane 0 alone, so
+        // only lane 0 of each row is reset (the other lanes are never read).
+        float* l = (float*)_l.Root.Buffer!.Data, m = (float*)_m.Root.Buffer!.Data;
+        long rows = _l.Root.Buffer.Length / (128 * 4);
+        for (long r = 0; r < rows; r++)
+        {
+            l[r * 128] = 0f;
+            m[r * 128] = float.NegativeInfinity;
+        }
     }
 
     // ---------------------------------------------------------------- where K and V of a head sit in a token row
@@ -181,14 +188,13 @@ internal sealed unsafe partial class RpaKernel
             }
     }
 
-    /// <summary>logits[lo, hi) of one row scaled (and soft-capped) in place; their max.</summary>
-    private float ScaleCapMax(float* srow, int lo, int hi)
+    /// <summary>logits[lo, hi) of one row scaled (unless <paramref name="scaled"/> already) and soft-capped in place; their max.</summary>
+    private float ScaleCapMax(float* srow, int lo, int hi, bool scaled = false)
     {
-        if (!_hasCap) return VectorMath.ScaleMax(srow, lo, hi, _scale);
+        if (!_hasCap) return scaled ? VectorMath.Max(srow, lo, hi) : VectorMath.ScaleMax(srow, lo, hi, _scale);
         var visible = new Span<float>(srow + lo, hi - lo);
-        TensorPrimitives.Multiply(visible, _scale, visible);
-        if (_hasCap)
-            for (int j = 0; j < visible.Length; j++) visible[j] = _cap * MathF.Tanh(visible[j] / _cap);
+        if (!scaled) TensorPrimitives.Multiply(visible, _scale, visible);
+        for (int j = 0; j < visible.Length; j++) visible[j] = _cap * MathF.Tanh(visible[j] / _cap);
         return TensorPrimitives.Max(visible);
     }
 
@@ -240,7 +246,8 @@ internal sealed unsafe partial class RpaKernel
                 ldq = _dPad;
             }
             for (int i = 0; i < rn; i++) (lo[i], hi[i]) = Visible(st, r0 + i);
-            AttentionTile.QkTile(qRows, ldq, rn, d, kt, _ldPanel, sf, _ldPanel, lo, hi);
+            // Logits come out of the product already scaled (the product's last rounding, then the scale's).
+            AttentionTile.QkTile(qRows, ldq, rn, d, kt, _ldPanel, sf, _ldPanel, lo, hi, _scale);
             for (int i = 0; i < rn; i++) Probabilities(st, h, r0 + i, sf + (nint)i * _ldPanel, ref lo[i], ref hi[i], out mNew[i], out sum[i]);
             AttentionTile.PvTile(sf, _ldPanel, rn, vf, _dPad, _dPad, pv, _dPad, lo, hi);
             for (int i = 0; i < rn; i++) Accumulate(st, h, r0 + i, pv + (nint)i * _dPad, mNew[i], sum[i]);
@@ -293,7 +300,7 @@ internal sealed unsafe partial class RpaKernel
     {
         (lo, hi) = Visible(st, r);
         int sIdx = StateIndex(st, h, r);
-        float max = hi > lo ? ScaleCapMax(srow, lo, hi) : _maskValue;
+        float max = hi > lo ? ScaleCapMax(srow, lo, hi, scaled: true) : _maskValue;
         float* m = (float*)_m.Root.Buffer!.Data;
         mNew = Math.Max(m[sIdx * 128], Round(max));
         float outside = VectorMath.Exp(_maskValue - mNew);
