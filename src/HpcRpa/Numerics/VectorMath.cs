@@ -255,7 +255,21 @@ public static class VectorMath
             for (int j = jHi; j < full; j += c) TV.Store(z, ref s[j]);
             TV lanes = TV.Load(ref LaneIndex[0]);
             TV a0 = z, a1 = z, a2 = z, a3 = z;
-            for (int j = jLo; j < jHi; j += Partials)
+            int j0 = jLo;
+            if (per == 1)
+            {
+                // Whole blocks two at a time: two independent exps in flight (each a long dependent chain), their
+                // sums added in block order as one at a time would.
+                int wLo = Math.Max(jLo, (lo + Partials - 1) / Partials * Partials), wHi = Math.Min(jHi, hi / Partials * Partials);
+                for (; j0 < wLo; j0 += Partials) a0 = TV.Add(a0, ExpBlock<TV>(s, j0, lo, hi, off, lanes, false));
+                for (; j0 + 2 * Partials <= wHi; j0 += 2 * Partials)
+                {
+                    TV p0 = ExpBlock<TV>(s, j0, lo, hi, off, lanes, true);
+                    TV p1 = ExpBlock<TV>(s, j0 + Partials, lo, hi, off, lanes, true);
+                    a0 = TV.Add(TV.Add(a0, p0), p1);
+                }
+            }
+            for (int j = j0; j < jHi; j += Partials)
             {
                 bool whole = j >= lo && j + Partials <= hi;
                 a0 = TV.Add(a0, ExpBlock<TV>(s, j, lo, hi, off, lanes, whole));
