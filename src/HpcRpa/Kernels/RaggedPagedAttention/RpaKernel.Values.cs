@@ -177,14 +177,14 @@ internal sealed unsafe partial class RpaKernel
                     // No visible key in the chunk: every logit is the mask value.
                     float mAll = Math.Max(mOld, Round(_maskValue));
                     float outside = VectorMath.Exp(_maskValue - mAll);
-                    if (outside == 0f) Accumulate(st, h, r, pvRow, mAll, 0f);
+                    if (outside == 0f) Accumulate(StateIndex(st, h, r), pvRow, mAll, 0f);
                     else MaskedChunk(st, tokens, h, r, pvRow, mAll, outside);
                     continue;
                 }
                 float mNew = Math.Max(mOld, Round(mt[i]));
                 float f = VectorMath.Exp(mt[i] - mNew);
                 if (f != 1f) TensorPrimitives.Multiply(new ReadOnlySpan<float>(pvRow, _L.D), f, new Span<float>(pvRow, _L.D));
-                Accumulate(st, h, r, pvRow, mNew, sum[i] * f);
+                Accumulate(StateIndex(st, h, r), pvRow, mNew, sum[i] * f);
             }
     }
 
@@ -208,7 +208,7 @@ internal sealed unsafe partial class RpaKernel
         new Span<float>(p, st.N).Fill(outside);
         float sum = VectorMath.ExpRow(p, st.N, 0, 0, 0f, outside);
         AttentionDots.PvRows(p, st.N, 0, 1, 1, 0, Values(tokens, h), 0, st.N, pvRow, _dPad, 0, _dPad);
-        Accumulate(st, h, r, pvRow, mNew, sum);
+        Accumulate(StateIndex(st, h, r), pvRow, mNew, sum);
     }
 
     /// <summary>
@@ -230,6 +230,7 @@ internal sealed unsafe partial class RpaKernel
         float* vf = (float*)scratch.Get(RpaScratch.VPanel, (long)_nPad * _dPad * 4);
         int* lo = (int*)scratch.Get(RpaScratch.Lo, tile * 4);
         int* hi = (int*)scratch.Get(RpaScratch.Hi, tile * 4);
+        int* state = (int*)scratch.Get(RpaScratch.State, tile * 4);
         float* mNew = (float*)scratch.Get(RpaScratch.MNew, tile * 4);
         float* sum = (float*)scratch.Get(RpaScratch.Sum, tile * 4);
         AttentionTile.PackTransposed(Keys(tokens, h), n, d, kt, _ldPanel);
@@ -245,12 +246,12 @@ internal sealed unsafe partial class RpaKernel
                 qRows = qf;
                 ldq = _dPad;
             }
-            for (int i = 0; i < rn; i++) (lo[i], hi[i]) = Visible(st, r0 + i);
+            RowPlaces(st, h, r0, rn, lo, hi, state);
             // Logits come out of the product already scaled (the product's last rounding, then the scale's).
             AttentionTile.QkTile(qRows, ldq, rn, d, kt, _ldPanel, sf, _ldPanel, lo, hi, _scale);
-            for (int i = 0; i < rn; i++) Probabilities(st, h, r0 + i, sf + (nint)i * _ldPanel, ref lo[i], ref hi[i], out mNew[i], out sum[i]);
+            for (int i = 0; i < rn; i++) Probabilities(st, state[i], sf + (nint)i * _ldPanel, ref lo[i], ref hi[i], out mNew[i], out sum[i]);
             AttentionTile.PvTile(sf, _ldPanel, rn, vf, _dPad, _dPad, pv, _dPad, lo, hi);
-            for (int i = 0; i < rn; i++) Accumulate(st, h, r0 + i, pv + (nint)i * _dPad, mNew[i], sum[i]);
+            for (int i = 0; i < rn; i++) Accumulate(state[i], pv + (nint)i * _dPad, mNew[i], sum[i]);
         }
     }
 
@@ -282,9 +283,25 @@ internal sealed unsafe partial class RpaKernel
         _L.QDType == DType.F32 && _L.G == _L.Gp ? (float*)QHead(qSlot, h) + ((long)st.QOffset * _L.Gp + r0) * _L.D128 : null;
 
     /// <summary>Keys a row may see form one range: kpos ≤ qpos (causal) and kpos &gt; qpos − W (window); chunk coordinates.</summary>
-    private (int Lo, int Hi) Visible(in Step st, int r)
+    private (int Lo, int Hi) Visible(in Step st, int r) => VisibleAt(st, st.FirstQPos + r / _L.G);
+
+    /// <summary>
+    /// Rows [r0, r0 + count) of head h: each one's visible keys and its state row, token and group member stepped
+    /// along (one division per tile instead of two per row and use).
+    /// </summary>
+    private void RowPlaces(in Step st, int h, int r0, int count, int* lo, int* hi, int* state)
     {
-        int qpos = st.FirstQPos + r / _L.G;
+        int G = _L.G, Gp = _L.Gp, t = r0 / G, g = r0 % G, head = h * _b.Bq * Gp;
+        for (int i = 0; i < count; i++)
+        {
+            (lo[i], hi[i]) = VisibleAt(st, st.FirstQPos + t);
+            state[i] = head + (st.QOffset + t) * Gp + g;
+            if (++g == G) { g = 0; t++; }
+        }
+    }
+
+    private (int Lo, int Hi) VisibleAt(in Step st, int qpos)
+    {
         int window = _o.SlidingWindow ?? 0;
         int lo = window > 0 ? Math.Clamp(qpos - window + 1 - st.KvBase, 0, st.N) : 0;
         int hi = _causal ? Math.Clamp(qpos - st.KvBase + 1, 0, st.N) : st.N;
@@ -292,14 +309,13 @@ internal sealed unsafe partial class RpaKernel
     }
 
     /// <summary>
-    /// Row r of head h: logits into probabilities in place (scale, soft cap, max, m_new, exp), its sum kept for the
-    /// state update. [lo, hi) comes back as the range where p may be non-zero: the visible keys, or the whole
-    /// chunk in the one case where masked logits do not vanish (every logit so far masked: exp(min − min) = 1).
+    /// The row of state row <paramref name="sIdx"/>: its scaled logits into probabilities in place (soft cap, max,
+    /// m_new, exp), its sum kept for the state update. [lo, hi) comes in as the visible keys and back as the range
+    /// where p may be non-zero: the same, or the whole chunk in the one case where masked logits do not vanish
+    /// (every logit so far masked: exp(min − min) = 1).
     /// </summary>
-    private void Probabilities(in Step st, int h, int r, float* srow, ref int lo, ref int hi, out float mNew, out float sum)
+    private void Probabilities(in Step st, int sIdx, float* srow, ref int lo, ref int hi, out float mNew, out float sum)
     {
-        (lo, hi) = Visible(st, r);
-        int sIdx = StateIndex(st, h, r);
         float max = hi > lo ? ScaleCapMax(srow, lo, hi, scaled: true) : _maskValue;
         float* m = (float*)_m.Root.Buffer!.Data;
         mNew = Math.Max(m[sIdx * 128], Round(max));
@@ -309,9 +325,8 @@ internal sealed unsafe partial class RpaKernel
     }
 
     /// <summary>The state update of row r of head h: l, m and acc (rounded to the q dtype, as the kernel keeps them).</summary>
-    private void Accumulate(in Step st, int h, int r, float* pvRow, float mNew, float sum)
+    private void Accumulate(int sIdx, float* pvRow, float mNew, float sum)
     {
-        int sIdx = StateIndex(st, h, r);
         float* m = (float*)_m.Root.Buffer!.Data, l = (float*)_l.Root.Buffer!.Data, acc = (float*)_acc.Root.Buffer!.Data;
         float alpha = VectorMath.Exp(m[sIdx * 128] - mNew);
         l[sIdx * 128] = Round(alpha * l[sIdx * 128] + Round(sum));
@@ -340,14 +355,16 @@ internal sealed unsafe partial class RpaKernel
                 for (int g = 0; g < G; g++)
                 {
                     int sIdx = h * stateRows + t * Gp + g;
+                    var accRow = new ReadOnlySpan<float>(acc + (nint)sIdx * D128, D);
                     // Division is exact per element (IEEE), so the vectorised form is the scalar one.
-                    TensorPrimitives.Divide(new ReadOnlySpan<float>(acc + (nint)sIdx * D128, D), l[sIdx * 128], row);
-                    if (_roundBf16)
+                    if (!_roundBf16)
                     {
-                        Bf16.RoundInPlace(row);
-                        Bf16.FromFloat(row, new Span<ushort>(o + (nint)sIdx * D128 * 2, D));
+                        TensorPrimitives.Divide(accRow, l[sIdx * 128], new Span<float>(o + (nint)sIdx * D128 * 4, D));
+                        continue;
                     }
-                    else row.CopyTo(new Span<float>(o + (nint)sIdx * D128 * 4, D));
+                    TensorPrimitives.Divide(accRow, l[sIdx * 128], row);
+                    Bf16.RoundInPlace(row);
+                    Bf16.FromFloat(row, new Span<ushort>(o + (nint)sIdx * D128 * 2, D));
                 }
     }
 }

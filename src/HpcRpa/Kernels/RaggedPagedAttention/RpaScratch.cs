@@ -9,8 +9,8 @@ namespace HpcRpa.Kernels.RaggedPagedAttention;
 /// </summary>
 internal sealed unsafe class RpaScratch
 {
-    public const int Slots = 9;
-    public const int Q = 0, Logits = 1, Pv = 2, KPanel = 3, VPanel = 4, Lo = 5, Hi = 6, MNew = 7, Sum = 8;
+    public const int Slots = 10;
+    public const int Q = 0, Logits = 1, Pv = 2, KPanel = 3, VPanel = 4, Lo = 5, Hi = 6, MNew = 7, Sum = 8, State = 9;
 
     [ThreadStatic] private static RpaScratch? t_current;
 
