@@ -260,7 +260,7 @@ public static class VectorMath
             {
                 // Whole blocks two at a time: two independent exps in flight (each a long dependent chain), their
                 // sums added in block order as one at a time would.
-                int wLo = Math.Max(jLo, (lo + Partials - 1) / Partials * Partials), wHi = Math.Min(jHi, hi / Partials * Partials);
+                int wLo = Math.Min(Math.Max(jLo, (lo + Partials - 1) / Partials * Partials), jHi), wHi = Math.Min(jHi, hi / Partials * Partials);
                 for (; j0 < wLo; j0 += Partials) a0 = TV.Add(a0, ExpBlock<TV>(s, j0, lo, hi, off, lanes, false));
                 for (; j0 + 2 * Partials <= wHi; j0 += 2 * Partials)
                 {

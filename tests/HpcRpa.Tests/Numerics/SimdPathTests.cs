@@ -67,9 +67,16 @@ public class SimdPathTests
     [InlineData(16, 3, 3)]
     [InlineData(200, 17, 200)]
     [InlineData(128, 40, 60)]
+    [InlineData(20, 18, 20)]
+    [InlineData(37, 33, 37)]
+    [InlineData(45, 40, 44)]
+    [InlineData(50, 3, 50)]
+    [InlineData(100, 17, 49)]
     public unsafe void RowStepsAreBitIdenticalAndAgree(int n, int lo, int hi)
     {
-        var x = Random(n, 51, -8, 8);
+        // Rows a vector longer than n, the tail a sentinel no step may touch (ranges may end in the scalar tail).
+        var x = Random(n + 16, 51, -8, 8);
+        for (int j = n; j < x.Length; j++) x[j] = 12345f;
         float[] Scaled(SimdPath p, out float max)
         {
             var a = (float[])x.Clone();
@@ -93,6 +100,7 @@ public class SimdPathTests
             }
             Assert.Equal(b, a);
             Assert.Equal(sb, sa);
+            for (int j = n; j < x.Length; j++) Assert.Equal(12345f, a[j]);
         }
     }
 
