@@ -49,16 +49,8 @@ internal static unsafe class AttentionTile
             float* tmp = stackalloc float[dPad];
             int t = 0;
             if (Transposed && typeof(TV) == typeof(V512) && Avx512F.IsSupported)
-            {
-                var block = stackalloc Vector512<float>[16];
                 for (; t + 16 <= N; t += 16)
-                    for (int x = 0; x < dPad; x += 16)
-                    {
-                        for (int i = 0; i < 16; i++) block[i] = TF.Decode(V512.LoadBits(ref Rows.Row(t + i)[x])).V;
-                        Transpose16(block);
-                        for (int i = 0; i < 16; i++) block[i].Store(Dst + (nint)(x + i) * Ld + t);
-                    }
-            }
+                    for (int x = 0; x < dPad; x += 16) Transpose16<TF>(Rows, t, x, Dst + (nint)x * Ld + t, Ld);
             for (; t < N; t++)
             {
                 uint* w = Rows.Row(t);
@@ -72,39 +64,65 @@ internal static unsafe class AttentionTile
     }
 
     /// <summary>
-    /// Transposes 16 rows of 16 floats in registers: unpack 32-bit, then 64-bit pairs within 128-bit lanes, then
-    /// two rounds of 128-bit lane shuffles. Element j of row i ends up as element i of row j.
+    /// Rows t..t+15 (16 words at <paramref name="offset"/> each) transposed into 16 rows of <paramref name="dst"/>, ld
+    /// apart: unpack 32-bit, then 64-bit pairs within 128-bit lanes, then two rounds of 128-bit lane shuffles, every
+    /// value in a register (element j of row i lands as element i of row j).
     /// </summary>
-    private static void Transpose16(Vector512<float>* r)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose16<TF>(in WordRows rows, int t, int offset, float* dst, int ld) where TF : struct, IWordDecoder
     {
-        var t = stackalloc Vector512<float>[16];
-        for (int i = 0; i < 8; i++)
-        {
-            t[2 * i] = Avx512F.UnpackLow(r[2 * i], r[2 * i + 1]);
-            t[2 * i + 1] = Avx512F.UnpackHigh(r[2 * i], r[2 * i + 1]);
-        }
-        // u[4q + j]: per 128-bit lane k, element 4k + j of rows 4q .. 4q+3.
-        var u = stackalloc Vector512<float>[16];
-        for (int q = 0; q < 4; q++)
-        {
-            var a = t[4 * q]; var b = t[4 * q + 1]; var c = t[4 * q + 2]; var d = t[4 * q + 3];
-            u[4 * q] = Avx512F.UnpackLow(a.AsDouble(), c.AsDouble()).AsSingle();
-            u[4 * q + 1] = Avx512F.UnpackHigh(a.AsDouble(), c.AsDouble()).AsSingle();
-            u[4 * q + 2] = Avx512F.UnpackLow(b.AsDouble(), d.AsDouble()).AsSingle();
-            u[4 * q + 3] = Avx512F.UnpackHigh(b.AsDouble(), d.AsDouble()).AsSingle();
-        }
-        for (int j = 0; j < 4; j++)
-        {
-            var xe = Avx512F.Shuffle4x128(u[j], u[4 + j], 0b10_00_10_00);
-            var xo = Avx512F.Shuffle4x128(u[j], u[4 + j], 0b11_01_11_01);
-            var ye = Avx512F.Shuffle4x128(u[8 + j], u[12 + j], 0b10_00_10_00);
-            var yo = Avx512F.Shuffle4x128(u[8 + j], u[12 + j], 0b11_01_11_01);
-            r[j] = Avx512F.Shuffle4x128(xe, ye, 0b10_00_10_00);      // column j      (lane 0)
-            r[8 + j] = Avx512F.Shuffle4x128(xe, ye, 0b11_01_11_01);  // column 8 + j  (lane 2)
-            r[4 + j] = Avx512F.Shuffle4x128(xo, yo, 0b10_00_10_00);  // column 4 + j  (lane 1)
-            r[12 + j] = Avx512F.Shuffle4x128(xo, yo, 0b11_01_11_01); // column 12 + j (lane 3)
-        }
+        var r0 = K<TF>(rows, t + 0, offset);
+        var r1 = K<TF>(rows, t + 1, offset);
+        var r2 = K<TF>(rows, t + 2, offset);
+        var r3 = K<TF>(rows, t + 3, offset);
+        var r4 = K<TF>(rows, t + 4, offset);
+        var r5 = K<TF>(rows, t + 5, offset);
+        var r6 = K<TF>(rows, t + 6, offset);
+        var r7 = K<TF>(rows, t + 7, offset);
+        var r8 = K<TF>(rows, t + 8, offset);
+        var r9 = K<TF>(rows, t + 9, offset);
+        var r10 = K<TF>(rows, t + 10, offset);
+        var r11 = K<TF>(rows, t + 11, offset);
+        var r12 = K<TF>(rows, t + 12, offset);
+        var r13 = K<TF>(rows, t + 13, offset);
+        var r14 = K<TF>(rows, t + 14, offset);
+        var r15 = K<TF>(rows, t + 15, offset);
+        var t0 = Avx512F.UnpackLow(r0, r1); var t1 = Avx512F.UnpackHigh(r0, r1);
+        var t2 = Avx512F.UnpackLow(r2, r3); var t3 = Avx512F.UnpackHigh(r2, r3);
+        var t4 = Avx512F.UnpackLow(r4, r5); var t5 = Avx512F.UnpackHigh(r4, r5);
+        var t6 = Avx512F.UnpackLow(r6, r7); var t7 = Avx512F.UnpackHigh(r6, r7);
+        var t8 = Avx512F.UnpackLow(r8, r9); var t9 = Avx512F.UnpackHigh(r8, r9);
+        var t10 = Avx512F.UnpackLow(r10, r11); var t11 = Avx512F.UnpackHigh(r10, r11);
+        var t12 = Avx512F.UnpackLow(r12, r13); var t13 = Avx512F.UnpackHigh(r12, r13);
+        var t14 = Avx512F.UnpackLow(r14, r15); var t15 = Avx512F.UnpackHigh(r14, r15);
+        var u0 = Avx512F.UnpackLow(t0.AsDouble(), t2.AsDouble()).AsSingle(); var u1 = Avx512F.UnpackHigh(t0.AsDouble(), t2.AsDouble()).AsSingle();
+        var u2 = Avx512F.UnpackLow(t1.AsDouble(), t3.AsDouble()).AsSingle(); var u3 = Avx512F.UnpackHigh(t1.AsDouble(), t3.AsDouble()).AsSingle();
+        var u4 = Avx512F.UnpackLow(t4.AsDouble(), t6.AsDouble()).AsSingle(); var u5 = Avx512F.UnpackHigh(t4.AsDouble(), t6.AsDouble()).AsSingle();
+        var u6 = Avx512F.UnpackLow(t5.AsDouble(), t7.AsDouble()).AsSingle(); var u7 = Avx512F.UnpackHigh(t5.AsDouble(), t7.AsDouble()).AsSingle();
+        var u8 = Avx512F.UnpackLow(t8.AsDouble(), t10.AsDouble()).AsSingle(); var u9 = Avx512F.UnpackHigh(t8.AsDouble(), t10.AsDouble()).AsSingle();
+        var u10 = Avx512F.UnpackLow(t9.AsDouble(), t11.AsDouble()).AsSingle(); var u11 = Avx512F.UnpackHigh(t9.AsDouble(), t11.AsDouble()).AsSingle();
+        var u12 = Avx512F.UnpackLow(t12.AsDouble(), t14.AsDouble()).AsSingle(); var u13 = Avx512F.UnpackHigh(t12.AsDouble(), t14.AsDouble()).AsSingle();
+        var u14 = Avx512F.UnpackLow(t13.AsDouble(), t15.AsDouble()).AsSingle(); var u15 = Avx512F.UnpackHigh(t13.AsDouble(), t15.AsDouble()).AsSingle();
+        var xe0 = Avx512F.Shuffle4x128(u0, u4, 0b10_00_10_00); var xo0 = Avx512F.Shuffle4x128(u0, u4, 0b11_01_11_01);
+        var ye0 = Avx512F.Shuffle4x128(u8, u12, 0b10_00_10_00); var yo0 = Avx512F.Shuffle4x128(u8, u12, 0b11_01_11_01);
+        Avx512F.Shuffle4x128(xe0, ye0, 0b10_00_10_00).Store(dst + (nint)0 * ld); Avx512F.Shuffle4x128(xe0, ye0, 0b11_01_11_01).Store(dst + (nint)8 * ld);
+        Avx512F.Shuffle4x128(xo0, yo0, 0b10_00_10_00).Store(dst + (nint)4 * ld); Avx512F.Shuffle4x128(xo0, yo0, 0b11_01_11_01).Store(dst + (nint)12 * ld);
+        var xe1 = Avx512F.Shuffle4x128(u1, u5, 0b10_00_10_00); var xo1 = Avx512F.Shuffle4x128(u1, u5, 0b11_01_11_01);
+        var ye1 = Avx512F.Shuffle4x128(u9, u13, 0b10_00_10_00); var yo1 = Avx512F.Shuffle4x128(u9, u13, 0b11_01_11_01);
+        Avx512F.Shuffle4x128(xe1, ye1, 0b10_00_10_00).Store(dst + (nint)1 * ld); Avx512F.Shuffle4x128(xe1, ye1, 0b11_01_11_01).Store(dst + (nint)9 * ld);
+        Avx512F.Shuffle4x128(xo1, yo1, 0b10_00_10_00).Store(dst + (nint)5 * ld); Avx512F.Shuffle4x128(xo1, yo1, 0b11_01_11_01).Store(dst + (nint)13 * ld);
+        var xe2 = Avx512F.Shuffle4x128(u2, u6, 0b10_00_10_00); var xo2 = Avx512F.Shuffle4x128(u2, u6, 0b11_01_11_01);
+        var ye2 = Avx512F.Shuffle4x128(u10, u14, 0b10_00_10_00); var yo2 = Avx512F.Shuffle4x128(u10, u14, 0b11_01_11_01);
+        Avx512F.Shuffle4x128(xe2, ye2, 0b10_00_10_00).Store(dst + (nint)2 * ld); Avx512F.Shuffle4x128(xe2, ye2, 0b11_01_11_01).Store(dst + (nint)10 * ld);
+        Avx512F.Shuffle4x128(xo2, yo2, 0b10_00_10_00).Store(dst + (nint)6 * ld); Avx512F.Shuffle4x128(xo2, yo2, 0b11_01_11_01).Store(dst + (nint)14 * ld);
+        var xe3 = Avx512F.Shuffle4x128(u3, u7, 0b10_00_10_00); var xo3 = Avx512F.Shuffle4x128(u3, u7, 0b11_01_11_01);
+        var ye3 = Avx512F.Shuffle4x128(u11, u15, 0b10_00_10_00); var yo3 = Avx512F.Shuffle4x128(u11, u15, 0b11_01_11_01);
+        Avx512F.Shuffle4x128(xe3, ye3, 0b10_00_10_00).Store(dst + (nint)3 * ld); Avx512F.Shuffle4x128(xe3, ye3, 0b11_01_11_01).Store(dst + (nint)11 * ld);
+        Avx512F.Shuffle4x128(xo3, yo3, 0b10_00_10_00).Store(dst + (nint)7 * ld); Avx512F.Shuffle4x128(xo3, yo3, 0b11_01_11_01).Store(dst + (nint)15 * ld);
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> K<TF>(in WordRows rows, int t, int x) where TF : struct, IWordDecoder => TF.Decode(V512.LoadBits(ref rows.Row(t)[x])).V;
 
     /// <summary>
     /// s[r·lds + t] = (Σ_{d &lt; dim} q[r·ldq + d] · kt[d·ldk + t]) · scale for the columns of each block of four rows' ranges
