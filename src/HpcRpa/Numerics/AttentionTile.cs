@@ -126,8 +126,9 @@ internal static unsafe class AttentionTile
 
     /// <summary>
     /// s[r·lds + t] = (Σ_{d &lt; dim} q[r·ldq + d] · kt[d·ldk + t]) · scale for the columns of each block of four rows' ranges
-    /// (rounded out to multiples of 16; kt and s must be that wide): the sum rounded, then the product rounded, as a
-    /// separate scaling pass would give. Columns outside a row's own range hold whatever they hold.
+    /// (rounded out to multiples of 16, kt and s must be that wide; further, up to the row strides, where that lets the
+    /// widest register block do the tail): the sum rounded, then the product rounded, as a separate scaling pass
+    /// would give. Columns outside a row's own range hold whatever they hold.
     /// </summary>
     public static void QkTile(float* q, int ldq, int rows, int dim, float* kt, int ldk, float* s, int lds, int* lo, int* hi, float scale = 1f, SimdPath path = SimdPath.Auto)
     {
@@ -181,6 +182,10 @@ internal static unsafe class AttentionTile
             int count = Math.Min(4, rows - i);
             var (l, h) = Union(lo, hi, i, count);
             int j0 = l & ~15, j1 = (h + 15) & ~15;
+            // Out to whole blocks of four vectors where the rows have room (ld): the widest kernel does the tail too,
+            // on columns no row asked for (their values are unspecified).
+            int j1w = j0 + (j1 - j0 + 4 * w - 1) / (4 * w) * (4 * w);
+            if (j1w <= Math.Min(ldk, lds)) j1 = j1w;
             for (int r = i; r < i + (count == 4 ? 0 : count); r++)
             {
                 // A partial block: rows one at a time, each over its own range.
