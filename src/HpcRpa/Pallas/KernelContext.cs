@@ -63,8 +63,7 @@ public sealed partial class KernelContext : IDisposable
         var tl = Timeline;
         long issue = tl.Scalar.Issue();
         long ready = src == MemorySpace.Hbm || source is null ? 0 : source.ReadyAt;
-        long done = tl.Dma.Start(issue, ready, bytes, src, dst, label);
-        if (bytes != 0) sem.Signal(done, bytes);
+        sem.Signal(tl.Dma.Start(issue, ready, bytes, src, dst, label), bytes);
     }
 
     /// <summary>

@@ -419,12 +419,18 @@ internal sealed unsafe partial class RpaKernel
         public required MxuPlan Qk, Pv;
     }
 
-    private StepPrices? _prices;
+    // Prices per q-row count of a step (index: rows per head of a compute sub-block), each made when first needed.
     private readonly StepPrices?[] _pricesByAbqc;
 
-    private StepPrices Prices => _prices ??= PriceStep(StepRows(_b.Bq), _b.BkvCompute);
+    /// <summary>The prices of a q block of <paramref name="abq"/> tokens (a shorter last block steps over fewer rows).</summary>
+    private StepPrices PricesFor(int abq)
+    {
+        int abqc = Math.Min(_b.BqCompute, abq);
+        return _pricesByAbqc[abqc] ??= PriceStep(abqc * _L.Gp, _b.BkvCompute);
+    }
 
-    private int StepRows(int abq) => Math.Min(_b.BqCompute, abq) * _L.Gp;
+    /// <summary>The prices of a full q block (the per-q-block ops, ResetLm, ResetAcc and Out, do not depend on its rows).</summary>
+    private StepPrices Prices => PricesFor(_b.Bq);
 
     private StepPrices PriceStep(int rows, int bkvc)
     {
@@ -463,8 +469,7 @@ internal sealed unsafe partial class RpaKernel
         int abq = Abq(s);
         int abqc = Math.Min(_b.BqCompute, abq);
         int subChunks = RpaLayout.CeilDiv(abq, abqc);
-        // A q block shorter than bq_c steps over fewer rows: prices per row count, each kept once made.
-        var c = _pricesByAbqc[abqc] ??= PriceStep(StepRows(abq), _b.BkvCompute);
+        var c = PricesFor(abq);
         var kv = _kvBuf[kvSlot].Root;
         var qb = _qBuf[qSlot].Root;
         var sA = _s.Root;
