@@ -66,6 +66,9 @@ public sealed class DmaEngine
     /// </summary>
     public long StartPaged(int pages, long total, long pageBytes, MemorySpace src, MemorySpace dst, DmaSemaphore sem, string label)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(pages);
+        ArgumentOutOfRangeException.ThrowIfNegative(total);
+        ArgumentOutOfRangeException.ThrowIfNegative(pageBytes);
         var scalar = _tl.Scalar;
         if (_tl.Tracing || _queues.Length != 4)
         {

@@ -79,4 +79,15 @@ public class PagedDmaTests
             Assert.Equal(a.Tracks[i].Ops, b.Tracks[i].Ops);
         }
     }
+
+    [Fact]
+    public void NegativeSizesAreArgumentErrors()
+    {
+        using var ctx = new KernelContext(ChipPresets.Tpu7x, ExecutionMode.TimingOnly);
+        var sem = ctx.Semaphore("s");
+        Assert.Equal("pages", Assert.Throws<ArgumentOutOfRangeException>(() => ctx.IssuePagedDma(-1, 0, 64, MemorySpace.Hbm, MemorySpace.Vmem, sem, "p")).ParamName);
+        Assert.Equal("total", Assert.Throws<ArgumentOutOfRangeException>(() => ctx.IssuePagedDma(1, -5, 64, MemorySpace.Hbm, MemorySpace.Vmem, sem, "p")).ParamName);
+        Assert.Equal("pageBytes", Assert.Throws<ArgumentOutOfRangeException>(() => ctx.IssuePagedDma(1, 0, -64, MemorySpace.Hbm, MemorySpace.Vmem, sem, "p")).ParamName);
+        Assert.Equal(0, ctx.Timeline.Events);
+    }
 }

@@ -96,4 +96,15 @@ public class RpaHostExecutionTests
         Assert.Equal("-2", e.Value);
         Assert.Equal(before, b.Problem.KvCache);
     }
+
+    [Fact]
+    public void ANegativeLayoutSplitIsATypedError()
+    {
+        var b = Batch(DType.BF16, DType.BF16);
+        var before = (byte[])b.Problem.KvCache.Clone();
+        var e = Assert.Throws<HpcRpa.Errors.ValidationException>(() => RpaRunner.Run(ChipPresets.Tpu7x, b.Problem, b.Options, host: new RpaHostOptions { Threads = 2, LayoutSplitBytes = -1 }));
+        Assert.Equal("host.layout_split_bytes", e.Field);
+        Assert.Equal("-1", e.Value);
+        Assert.Equal(before, b.Problem.KvCache);
+    }
 }

@@ -48,6 +48,8 @@ public sealed unsafe class RpaSession : IDisposable
         host ??= RpaHostOptions.Default;
         if (host.Threads < 0)
             throw new ValidationException("host.threads", null, host.Threads.ToString(), "must be 0 (one per core) or a positive thread count");
+        if (host.LayoutSplitBytes < 0)
+            throw new ValidationException("host.layout_split_bytes", null, host.LayoutSplitBytes.ToString(), "must be 0 (always split) or a positive byte count");
         Chip = chip;
         Shape = shape;
         Options = options;
