@@ -21,10 +21,13 @@ public sealed unsafe class RowBindings
     {
         public nint Src, SrcStride;
         public int Row0, Count, Len;
+        public long Stamp; // which bind made it: a row it covers is still its own while the row carries this stamp
     }
 
     private readonly nint[] _addresses;   // pinned: kernels read it through a pointer
     private readonly int[] _boundLength;  // 0 = the row's bytes are the allocation's own
+    private readonly long[] _rowStamp;    // the stamp of the segment that last bound each row
+    private long _stamp;
     private Segment[] _segments = new Segment[16];
     private int _segmentCount;
     private nint _sourceLo = nint.MaxValue, _sourceHi = nint.MinValue;
@@ -37,6 +40,7 @@ public sealed unsafe class RowBindings
         RowBytes = rowBytes;
         _addresses = GC.AllocateArray<nint>(rows, pinned: true);
         _boundLength = new int[rows];
+        _rowStamp = new long[rows];
         ResetAddresses();
     }
 
@@ -74,6 +78,7 @@ public sealed unsafe class RowBindings
         nint srcBase = (nint)src.BasePointer;
         nint stride = n > 1 ? (nint)(src.Strides[0] * esz) : 0;
         int len = checked((int)(inner * esz));
+        long stamp = ++_stamp;
         for (int i = 0; i < n; i++)
         {
             int r = r0 + i;
@@ -81,8 +86,9 @@ public sealed unsafe class RowBindings
             if (_boundLength[r] == 0) _boundRows++;
             _addresses[r] = srcBase + i * stride;
             _boundLength[r] = len;
+            _rowStamp[r] = stamp;
         }
-        AddSegment(new Segment { Src = srcBase, SrcStride = stride, Row0 = r0, Count = n, Len = len });
+        AddSegment(new Segment { Src = srcBase, SrcStride = stride, Row0 = r0, Count = n, Len = len, Stamp = stamp });
         return true;
     }
 
@@ -100,20 +106,38 @@ public sealed unsafe class RowBindings
 
     private void AddSegment(Segment s)
     {
-        // Runs the new one covers entirely are superseded: drop them so the list stays as short as the live bindings.
-        int w = 0;
-        for (int i = 0; i < _segmentCount; i++)
+        // Runs whose rows later binds have all taken are superseded. They are dropped when the list is full, not on
+        // every bind: a KV block binds one run per page, and scanning the whole list per page made a block's binds
+        // quadratic in its pages. The list grows while live runs fill more than half of it, so each sweep is paid
+        // for by at least as many binds as it scans.
+        if (_segmentCount == _segments.Length)
         {
-            var o = _segments[i];
-            if (o.Row0 >= s.Row0 && o.Row0 + o.Count <= s.Row0 + s.Count) continue;
-            _segments[w++] = o;
+            DropSuperseded();
+            if (_segmentCount * 2 > _segments.Length) Array.Resize(ref _segments, _segments.Length * 2);
         }
-        _segmentCount = w;
-        if (_segmentCount == _segments.Length) Array.Resize(ref _segments, _segments.Length * 2);
         _segments[_segmentCount++] = s;
         nint end = s.Src + (s.Count - 1) * s.SrcStride + s.Len;
         if (s.Src < _sourceLo) _sourceLo = s.Src;
         if (end > _sourceHi) _sourceHi = end;
+    }
+
+    private void DropSuperseded()
+    {
+        int w = 0;
+        for (int i = 0; i < _segmentCount; i++)
+            if (StillBinds(_segments[i])) _segments[w++] = _segments[i];
+        _segmentCount = w;
+    }
+
+    /// <summary>Whether any row of the run is still bound by it (not rebound since, not materialised).</summary>
+    private bool StillBinds(in Segment s)
+    {
+        for (int k = 0; k < s.Count; k++)
+        {
+            int r = s.Row0 + k;
+            if (_boundLength[r] != 0 && _rowStamp[r] == s.Stamp) return true;
+        }
+        return false;
     }
 
     private void Materialize(int r)

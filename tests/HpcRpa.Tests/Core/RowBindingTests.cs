@@ -76,6 +76,31 @@ public unsafe class RowBindingTests
     }
 
     [Fact]
+    public void AfterManyRebindsAWriteStillFindsEveryRowBoundToIt()
+    {
+        var (ctx, src, block, bound) = Setup();
+        using var _ = ctx;
+        // One run over every row, then 60 single-row rebinds of rows 1-5 (more runs than the list first holds, so
+        // superseded runs are swept); row 0 keeps the first run alive.
+        Copy(ctx, src, block.Slice(1, 0, Inner));
+        var from = new int[Rows];
+        for (int r = 0; r < Rows; r++) from[r] = r;
+        var rng = new Random(5);
+        for (int i = 0; i < 60; i++)
+        {
+            int r = 1 + rng.Next(Rows - 1), sr = rng.Next(Rows);
+            Copy(ctx, src.Slice(0, sr, 1), block.Slice(0, r, 1).Slice(1, 0, Inner));
+            from[r] = sr;
+        }
+        var other = ctx.Hbm.Allocate("other", DType.Int32, Rows, Inner, Lanes);
+        other.Span<int>().Fill(-7);
+        Copy(ctx, other, src); // every source row overwritten: every bound row must take its bytes first
+        Assert.False(bound.AnyBound);
+        for (int r = 0; r < Rows; r++)
+            for (int i = 0; i < Inner * Lanes; i++) Assert.Equal(1000 + from[r] * Inner * Lanes + i, Word(block, r, i));
+    }
+
+    [Fact]
     public void CopiesOutOfBoundRowsReadTheSourcesWithoutMaterialising()
     {
         var (ctx, src, block, bound) = Setup();
