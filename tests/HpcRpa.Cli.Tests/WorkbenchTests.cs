@@ -112,6 +112,7 @@ public class WorkbenchTests
         foreach (var f in new[] { "decode_bw_fraction", "decode_vs_torch", "prefill_peak_fraction", "prefill_vs_torch", "cores_scaling", "timing_only_step_ms", "timing_only_events_per_s" })
             Assert.True(j.GetProperty(f).GetDouble() > 0, f);
         Assert.True(j.GetProperty("host_read_gb_s").GetDouble() > 1);
+        Assert.InRange(j.GetProperty("read_with_decode_fmas_fraction").GetDouble(), 0.01, 2.0); // a ratio of two readings of a shared machine
     }
 
     [Fact]

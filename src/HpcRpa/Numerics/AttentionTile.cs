@@ -170,35 +170,56 @@ internal static unsafe class AttentionTile
         return h > l ? (l, h) : (0, 0);
     }
 
+    /// <summary>Four-row blocks whose column sweeps are interleaved (see <see cref="Qk{TV}"/>).</summary>
+    private const int QkBlockGroup = 32;
+
     private static void Qk<TV>(float* q, int ldq, int rows, int dim, float* kt, int ldk, float* s, int lds, int* lo, int* hi, float scale) where TV : unmanaged, IVec<TV>
     {
         int w = TV.Count;
         ref float a = ref Unsafe.AsRef<float>(q);
         ref float b = ref Unsafe.AsRef<float>(kt);
         ref float c = ref Unsafe.AsRef<float>(s);
-        int i = 0;
-        for (; i < rows; i += 4)
+        int full = rows / 4;
+        int* j0 = stackalloc int[QkBlockGroup], j1 = stackalloc int[QkBlockGroup];
+        // Blocks of four rows, a group at a time, the column sweep outermost: the 4 x 4w-column strip of the key
+        // panel (dim·4w floats) stays in L1 while every block of the group uses it, where a block-by-block sweep
+        // would stream the whole panel from L2 once per block. Each element is the same sum either way.
+        for (int g0 = 0; g0 < full; g0 += QkBlockGroup)
         {
-            int count = Math.Min(4, rows - i);
-            var (l, h) = Union(lo, hi, i, count);
-            int j0 = l & ~15, j1 = (h + 15) & ~15;
-            // Out to whole blocks of four vectors where the rows have room (ld): the widest kernel does the tail too,
-            // on columns no row asked for (their values are unspecified).
-            int j1w = j0 + (j1 - j0 + 4 * w - 1) / (4 * w) * (4 * w);
-            if (j1w <= Math.Min(ldk, lds)) j1 = j1w;
-            for (int r = i; r < i + (count == 4 ? 0 : count); r++)
+            int gn = Math.Min(QkBlockGroup, full - g0), strips = 0;
+            for (int x = 0; x < gn; x++)
             {
-                // A partial block: rows one at a time, each over its own range.
-                if (hi[r] <= lo[r]) continue;
-                int rj0 = lo[r] & ~15, rj1 = (hi[r] + 15) & ~15;
-                for (int j = rj0; j < rj1; j += w) Gemm.Block1Blocked<TV>(ref a, ldq, ref b, ldk, ref c, lds, r, j, dim, false, 1, scale: scale);
+                var (l, h) = Union(lo, hi, 4 * (g0 + x), 4);
+                int b0 = l & ~15, b1 = (h + 15) & ~15;
+                // Out to whole blocks of four vectors where the rows have room (ld): the widest kernel does the tail
+                // too, on columns no row asked for (their values are unspecified).
+                int b1w = b0 + (b1 - b0 + 4 * w - 1) / (4 * w) * (4 * w);
+                if (b1w <= Math.Min(ldk, lds)) b1 = b1w;
+                j0[x] = b0;
+                j1[x] = b1;
+                strips = Math.Max(strips, (b1 - b0) / (4 * w));
             }
-            if (count < 4) break;
-            int jj = j0;
-            for (; jj + 4 * w <= j1; jj += 4 * w) Gemm.Block4x4Blocked<TV>(ref a, ldq, ref b, ldk, ref c, lds, i, jj, dim, scale: scale);
-            for (; jj + 2 * w <= j1; jj += 2 * w) Gemm.Block4x2Blocked<TV>(ref a, ldq, ref b, ldk, ref c, lds, i, jj, dim, false, scale: scale);
-            for (; jj < j1; jj += w)
-                for (int r = i; r < i + 4; r++) Gemm.Block1Blocked<TV>(ref a, ldq, ref b, ldk, ref c, lds, r, jj, dim, false, 1, scale: scale);
+            for (int m = 0; m < strips; m++)
+                for (int x = 0; x < gn; x++)
+                {
+                    int jj = j0[x] + m * 4 * w;
+                    if (jj + 4 * w <= j1[x]) Gemm.Block4x4Blocked<TV>(ref a, ldq, ref b, ldk, ref c, lds, 4 * (g0 + x), jj, dim, scale: scale);
+                }
+            for (int x = 0; x < gn; x++)
+            {
+                int i = 4 * (g0 + x);
+                int jj = j0[x] + (j1[x] - j0[x]) / (4 * w) * (4 * w);
+                for (; jj + 2 * w <= j1[x]; jj += 2 * w) Gemm.Block4x2Blocked<TV>(ref a, ldq, ref b, ldk, ref c, lds, i, jj, dim, false, scale: scale);
+                for (; jj < j1[x]; jj += w)
+                    for (int r = i; r < i + 4; r++) Gemm.Block1Blocked<TV>(ref a, ldq, ref b, ldk, ref c, lds, r, jj, dim, false, 1, scale: scale);
+            }
+        }
+        // A partial block: rows one at a time, each over its own range.
+        for (int r = 4 * full; r < rows; r++)
+        {
+            if (hi[r] <= lo[r]) continue;
+            int rj0 = lo[r] & ~15, rj1 = (hi[r] + 15) & ~15;
+            for (int j = rj0; j < rj1; j += w) Gemm.Block1Blocked<TV>(ref a, ldq, ref b, ldk, ref c, lds, r, j, dim, false, 1, scale: scale);
         }
     }
 
