@@ -55,6 +55,9 @@ internal interface IVec<TSelf> where TSelf : unmanaged, IVec<TSelf>
     /// 16-partial order (<see cref="VectorMath"/>), so every width gives the same bits.
     /// </summary>
     static abstract float HalvingSum(TSelf a);
+
+    /// <summary>The largest lane (IEEE maximum, as <see cref="MathF.Max(float, float)"/>: exact, so any order gives the same value).</summary>
+    static abstract float MaxOfLanes(TSelf a);
 }
 
 internal struct S1 : IVec<S1>
@@ -83,6 +86,7 @@ internal struct S1 : IVec<S1>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static S1 SelectWhereBitsEqual(S1 a, uint bits, S1 then, S1 otherwise) => Bits(a) == bits ? then : otherwise;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static S1 SelectWhereBitsAtLeast(S1 a, uint bits, S1 then, S1 otherwise) => Bits(a) >= bits ? then : otherwise;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float HalvingSum(S1 a) => a.V;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxOfLanes(S1 a) => a.V;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] private static uint Bits(S1 a) => BitConverter.SingleToUInt32Bits(a.V);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] private static S1 FromBits(uint u) => new() { V = BitConverter.UInt32BitsToSingle(u) };
 }
@@ -123,6 +127,13 @@ internal struct V128 : IVec<V128>
         var h = a.V + Vector128.Shuffle(a.V, Vector128.Create(2, 3, 0, 1));
         return h.ToScalar() + h.GetElement(1);
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MaxOfLanes(V128 a)
+    {
+        var h = Vector128.Max(a.V, Vector128.Shuffle(a.V, Vector128.Create(2, 3, 0, 1)));
+        return MathF.Max(h.ToScalar(), h.GetElement(1));
+    }
 }
 
 internal struct V256 : IVec<V256>
@@ -155,6 +166,7 @@ internal struct V256 : IVec<V256>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 SelectWhereBitsAtLeast(V256 a, uint bits, V256 then, V256 otherwise) =>
         new() { V = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(a.V.AsUInt32(), Vector256.Create(bits)).AsSingle(), then.V, otherwise.V) };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float HalvingSum(V256 a) => V128.HalvingSum(new() { V = a.V.GetLower() + a.V.GetUpper() });
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxOfLanes(V256 a) => V128.MaxOfLanes(new() { V = Vector128.Max(a.V.GetLower(), a.V.GetUpper()) });
 }
 
 internal struct V512 : IVec<V512>
@@ -187,6 +199,7 @@ internal struct V512 : IVec<V512>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 SelectWhereBitsAtLeast(V512 a, uint bits, V512 then, V512 otherwise) =>
         new() { V = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(a.V.AsUInt32(), Vector512.Create(bits)).AsSingle(), then.V, otherwise.V) };
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float HalvingSum(V512 a) => V256.HalvingSum(new() { V = a.V.GetLower() + a.V.GetUpper() });
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxOfLanes(V512 a) => V256.MaxOfLanes(new() { V = Vector256.Max(a.V.GetLower(), a.V.GetUpper()) });
 }
 
 internal static class Vec

@@ -198,6 +198,9 @@ public static class VectorMath
     };
 
     /// <summary>s[0, n) times k in place and their maximum; with <paramref name="scale"/> off, the maximum alone (nothing stored).</summary>
+    // Fully optimised from its first call: without a stackalloc it would start at tier 0, and a session's first
+    // calls make it hundreds of thousands of times.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe float MaxOf<TV>(float* s, int n, float k, bool scale) where TV : unmanaged, IVec<TV>
     {
         TV kv = TV.Splat(k), m0 = TV.Splat(float.NegativeInfinity), m1 = m0;
@@ -219,10 +222,7 @@ public static class VectorMath
             if (scale) { v = TV.Mul(v, kv); TV.Store(v, ref s[j]); }
             m0 = TV.Max(m0, v);
         }
-        float m = float.NegativeInfinity;
-        float* lanes = stackalloc float[TV.Count];
-        TV.Store(TV.Max(m0, m1), ref *lanes);
-        for (int i = 0; i < TV.Count; i++) m = MathF.Max(m, lanes[i]);
+        float m = TV.MaxOfLanes(TV.Max(m0, m1));
         for (; j < n; j++) m = MathF.Max(m, scale ? s[j] *= k : s[j]);
         return m;
     }
@@ -280,6 +280,8 @@ public static class VectorMath
                     a3 = TV.Add(a3, ExpBlock<TV>(s, j + 3 * c, lo, hi, off, lanes, whole));
                 }
             }
+            // One vector of partials and no tail: halve it in registers (the same order as the loop below).
+            if (per == 1 && full == n) return TV.HalvingSum(a0);
             TV.Store(a0, ref part[0]);
             if (per > 1) TV.Store(a1, ref part[c]);
             if (per > 2) { TV.Store(a2, ref part[2 * c]); TV.Store(a3, ref part[3 * c]); }

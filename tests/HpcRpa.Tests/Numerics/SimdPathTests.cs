@@ -221,6 +221,23 @@ public class SimdPathTests
             }
     }
 
+    /// <summary>Signed zeros: +0 is the larger (IEEE maximum), on every path and wherever it sits in the row.</summary>
+    [Fact]
+    public unsafe void RowMaxesOrderSignedZerosOnEveryPath()
+    {
+        foreach (int n in new[] { 1, 16, 40, 512 })
+            foreach (int plusAt in new[] { -1, 0, n / 3, n - 1 })
+            {
+                var x = new float[n];
+                Array.Fill(x, -0f);
+                if (plusAt >= 0) x[plusAt] = 0f;
+                int want = BitConverter.SingleToInt32Bits(plusAt >= 0 ? 0f : -0f);
+                foreach (var path in SimdPaths.Available)
+                    fixed (float* p = x)
+                        Assert.Equal(want, BitConverter.SingleToInt32Bits(VectorMath.Max(p, 0, n, path)));
+            }
+    }
+
     /// <summary>The one-value exp (with its shortcuts at 0 and below the clamp) gives the vector exp's bits everywhere.</summary>
     [Fact]
     public void OneValueExpIsTheVectorExp()
