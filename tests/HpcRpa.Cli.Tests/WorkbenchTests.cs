@@ -113,6 +113,8 @@ public class WorkbenchTests
             Assert.True(j.GetProperty(f).GetDouble() > 0, f);
         Assert.True(j.GetProperty("host_read_gb_s").GetDouble() > 1);
         Assert.InRange(j.GetProperty("read_with_decode_fmas_fraction").GetDouble(), 0.01, 2.0); // a ratio of two readings of a shared machine
+        Assert.InRange(j.GetProperty("decode_layout_read_fraction").GetDouble(), 0.01, 2.0);
+        Assert.Equal(4, j.GetProperty("decode_layout_read_gb_s_by_pages_in_flight").EnumerateObject().Count());
     }
 
     [Fact]

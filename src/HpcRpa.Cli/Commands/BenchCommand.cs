@@ -53,6 +53,10 @@ internal static class BenchCommand
             // 64-byte line of the cache holds 16 K and 16 V words of one head, each vector used by the G query rows.
             int decodeFmasPerLine = 2 * dec.Problem.NumQHeads / dec.Problem.NumKvHeads;
             double densityBw = ReadBandwidth(readBytes, decodeFmasPerLine);
+            // And what the cache's own layout allows: the batch's pages read with no compute at all, with 1 to 8 pages
+            // of a sequence in flight per core (decode's q·k has four); the best of them.
+            int[] inFlight = [1, 2, 4, 8];
+            double[] layoutBws = inFlight.Select(n => LayoutReadBandwidth(dec.Problem, n)).ToArray();
             // Every RPA figure is a steady-state call, as a serving loop makes it: a kept session (buffers, kernels and
             // worker cores built once), the output written into the caller's array.
             double tDec = TimeSession(ChipPresets.Tpu7x, dec.Problem, dec.Options, ExecutionMode.Functional, host, 5);
@@ -101,6 +105,8 @@ internal static class BenchCommand
             }
             readBw = Math.Max(readBw, ReadBandwidth(readBytes));
             densityBw = Math.Max(densityBw, ReadBandwidth(readBytes, decodeFmasPerLine));
+            for (int i = 0; i < inFlight.Length; i++) layoutBws[i] = Math.Max(layoutBws[i], LayoutReadBandwidth(dec.Problem, inFlight[i]));
+            double layoutBw = layoutBws.Max();
             fma1 = Math.Max(fma1, FmaPeak(1));
             fma2 = Math.Max(fma2, FmaPeak(2));
 
@@ -127,6 +133,11 @@ internal static class BenchCommand
             res["read_with_decode_fmas_fraction"] = densityBw / readBw;
             log.WriteLine($"{dec.Segments[0]}: {tDec * 1e3:0} ms = {kvBytes / tDec / 1e9:0.00} GB/s of KV = {kvBytes / tDec / readBw:P1} of read bandwidth; TorchSharp {tTorchDec * 1e3:0} ms -> {tTorchDec / tDec:0.00}x");
             log.WriteLine($"  ceiling: the same read doing decode's {decodeFmasPerLine} FMAs per 64-byte line runs at {densityBw / 1e9:0.0} GB/s = {densityBw / readBw:P1} of read bandwidth");
+            res["decode_layout_read_gb_s"] = layoutBw / 1e9;
+            res["decode_layout_read_fraction"] = layoutBw / readBw;
+            res["decode_layout_read_gb_s_by_pages_in_flight"] = inFlight.Zip(layoutBws).ToDictionary(x => x.First.ToString(), x => x.Second / 1e9);
+            log.WriteLine($"  ceiling: reading the batch's KV pages alone (no compute) runs at {layoutBw / 1e9:0.0} GB/s = {layoutBw / readBw:P1} of read bandwidth"
+                + $" (best of {string.Join(", ", inFlight.Zip(layoutBws).Select(x => $"{x.Second / 1e9:0.0}"))} GB/s with {string.Join(", ", inFlight)} pages in flight per core)");
             double fmaAll = threads > 1 ? fma2 : fma1;
             res["prefill_gflop_s"] = flops / tPre / 1e9;
             res["prefill_peak_fraction"] = flops / tPre / fmaAll;
@@ -220,6 +231,71 @@ internal static class BenchCommand
             return best;
         }
         finally { NativeMemory.AlignedFree(p); }
+    }
+
+    /// <summary>
+    /// The decode batch's KV cache read with no compute, in the order decode's q·k reads it: each core takes whole
+    /// sequences; a sequence's pages <paramref name="inFlight"/> at a time, row by row, 512 bytes (one KV head's
+    /// words) of each of those pages' rows in turn (the kernel's order has four). What the layout itself allows —
+    /// token rows in pages scattered over the cache — before any arithmetic. Best of 3 passes, bytes read per second.
+    /// </summary>
+    private static unsafe double LayoutReadBandwidth(RpaProblem p, int inFlight)
+    {
+        int seqs = p.NumSeqs, pps = p.PagesPerSeq, P = p.PageSize;
+        long rowBytes = p.Layout.TokenBytes, pageBytes = P * rowBytes;
+        if (rowBytes % 512 != 0) return 0; // the bench's shapes have whole 512-byte head rows
+        int threads = Environment.ProcessorCount;
+        double best = 0;
+        fixed (byte* cache = p.KvCache)
+        {
+            nint basePtr = (nint)cache;
+            for (int pass = 0; pass < 4; pass++)
+            {
+                var sums = new float[threads];
+                int next = -1;
+                long total = 0;
+                var sw = Stopwatch.StartNew();
+                Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+                {
+                    var a = Vector512<float>.Zero;
+                    long bytes = 0;
+                    byte** pg = stackalloc byte*[inFlight];
+                    long* rows = stackalloc long[inFlight];
+                    for (int s = Interlocked.Increment(ref next); s < seqs; s = Interlocked.Increment(ref next))
+                    {
+                        int len = p.KvLens[s];
+                        for (int g = 0; g * P < len; g += inFlight)
+                        {
+                            int n = 0;
+                            for (; n < inFlight && (g + n) * P < len; n++)
+                            {
+                                pg[n] = (byte*)basePtr + p.PageIndices[s * pps + g + n] * pageBytes;
+                                rows[n] = Math.Min(P, len - (g + n) * P);
+                            }
+                            for (long r = 0; r < P; r++)
+                                for (long h = r * rowBytes; h < (r + 1) * rowBytes; h += 512)
+                                    for (int j = 0; j < n; j++)
+                                        if (r < rows[j]) a += Read512(pg[j] + h);
+                            for (int j = 0; j < n; j++) bytes += rows[j] * rowBytes;
+                        }
+                    }
+                    sums[t] = Vector512.Sum(a);
+                    Interlocked.Add(ref total, bytes);
+                });
+                double sec = sw.Elapsed.TotalSeconds;
+                if (pass > 0) best = Math.Max(best, total / sec);
+                GC.KeepAlive(sums);
+            }
+        }
+        return best;
+    }
+
+    /// <summary>The sum of 512 bytes as 512-bit vectors (eight loads).</summary>
+    private static unsafe Vector512<float> Read512(byte* b)
+    {
+        float* f = (float*)b;
+        return (Vector512.Load(f) + Vector512.Load(f + 16)) + (Vector512.Load(f + 32) + Vector512.Load(f + 48))
+            + ((Vector512.Load(f + 64) + Vector512.Load(f + 80)) + (Vector512.Load(f + 96) + Vector512.Load(f + 112)));
     }
 
     /// <summary>Independent FMA chains on 512-bit vectors (the width this host runs best): FLOP/s on <paramref name="threads"/> threads.</summary>
