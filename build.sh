@@ -39,8 +39,10 @@ run_tests() {
       --logger "console;verbosity=normal" >"$log" 2>&1
   local test_rc=$?
   set -e
-  # Failures and per-project summaries; the passing tests' own lines stay in the log only.
-  grep -E '^\s+Failed |^Test Run|^\s+(Total tests|Passed|Failed|Skipped):|error|Exception' "$log" | grep -v '^\s*Passed ' || true
+  # Failures (each with the lines that follow it: the message and the top of the stack) and per-project
+  # summaries; the passing tests' own lines stay in the log only.
+  awk '/^[[:space:]]+Failed [^:]/ { f = 1; n = 0 } f && /^[[:space:]]+Passed |^Test Run|^Total tests/ { f = 0 } f && n++ < 14' "$log"
+  grep -E '^Test Run|^\s+(Total tests|Passed|Failed|Skipped):|error|Exception' "$log" | grep -vE '^\s*(Passed|Failed) [^:]' || true
   # Sum the per-project summaries ("     Passed: 126", "     Failed: 0").
   local passed failed skipped projects
   passed=$( (grep -E '^\s+Passed:\s+[0-9]+' "$log" || true) | awk '{s+=$2} END {print s+0}')
