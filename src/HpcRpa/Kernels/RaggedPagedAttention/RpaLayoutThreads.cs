@@ -10,13 +10,12 @@ internal sealed unsafe class RpaLayoutThreads : IDisposable
 {
     private readonly Range[] _ranges;
     private readonly long _splitBytes;
-    private readonly CountdownEvent _done = new(0);
+    private readonly PoolCountdown _done = new();
     private RpaProblem? _p;
     private RpaOptions? _o;
     private RpaHbmArrays? _hbm;
     private byte* _output;
     private bool _outputs;
-    private Exception? _error;
 
     /// <param name="splitBytes">Calls whose q is smaller copy on the calling thread (<see cref="RpaHostOptions.LayoutSplitBytes"/>).</param>
     public RpaLayoutThreads(int threads, long splitBytes)
@@ -49,8 +48,7 @@ internal sealed unsafe class RpaLayoutThreads : IDisposable
     private void RunAll()
     {
         int n = _ranges.Length;
-        _error = null;
-        _done.Reset(n);
+        _done.Begin(n);
         try
         {
             for (int i = 1; i < n; i++) ThreadPool.UnsafeQueueUserWorkItem(_ranges[i], preferLocal: false);
@@ -61,7 +59,7 @@ internal sealed unsafe class RpaLayoutThreads : IDisposable
         {
             _p = null; _o = null; _hbm = null; _output = null;
         }
-        if (_error is { } e) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e);
+        _done.ThrowIfFailed();
     }
 
     private void Run(int index)
@@ -77,11 +75,11 @@ internal sealed unsafe class RpaLayoutThreads : IDisposable
         }
         catch (Exception e)
         {
-            Interlocked.CompareExchange(ref _error, e, null);
+            _done.Fail(e);
         }
         finally
         {
-            _done.Signal();
+            _done.Finished();
         }
     }
 

@@ -1,4 +1,3 @@
-using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 using HpcRpa.Hardware;
 using HpcRpa.Pallas;
@@ -23,12 +22,11 @@ internal sealed class RpaValuePasses : IDisposable
     private readonly RpaBlockSizes?[] _blocks;
     private readonly List<QBlockWork> _work = [];
     private readonly Worker?[] _workers;
-    private readonly CountdownEvent _done = new(0);
+    private readonly PoolCountdown _done = new();
     private RpaProblem? _p;
     private RpaHbmArrays? _hbm;
     private int _next;
     private bool _started;
-    private Exception? _error;
 
     /// <param name="blocks">Block sizes per call type, filled by the session before each <see cref="Start"/>.</param>
     public RpaValuePasses(ChipSpec chip, RpaOptions o, RpaHostOptions host, RpaBlockSizes?[] blocks)
@@ -65,8 +63,7 @@ internal sealed class RpaValuePasses : IDisposable
         for (int i = 0; i < threads; i++)
             _workers[i] ??= new Worker(this, new RpaCore(new KernelContext(_chip, ExecutionMode.Functional, false, _o.VmemLimitBytes) { CopyElision = _host.CopyElision }));
         _next = -1;
-        _error = null;
-        _done.Reset(threads);
+        _done.Begin(threads);
         _started = true;
         for (int i = 0; i < threads; i++) ThreadPool.UnsafeQueueUserWorkItem(_workers[i]!, preferLocal: false);
     }
@@ -79,11 +76,7 @@ internal sealed class RpaValuePasses : IDisposable
         _started = false;
         _p = null;
         _hbm = null;
-        if (_error is { } e)
-        {
-            _error = null;
-            ExceptionDispatchInfo.Throw(e);
-        }
+        _done.ThrowIfFailed();
     }
 
     private void Run(RpaCore core)
@@ -95,7 +88,7 @@ internal sealed class RpaValuePasses : IDisposable
         try
         {
             core.Begin();
-            for (int i = Interlocked.Increment(ref _next); i < _work.Count && Volatile.Read(ref _error) is null; i = Interlocked.Increment(ref _next))
+            for (int i = Interlocked.Increment(ref _next); i < _work.Count && !_done.Failed; i = Interlocked.Increment(ref _next))
             {
                 var w = _work[i];
                 if (w.Case != kCase)
@@ -111,13 +104,13 @@ internal sealed class RpaValuePasses : IDisposable
         }
         catch (Exception e)
         {
-            Interlocked.CompareExchange(ref _error, e, null);
+            _done.Fail(e);
         }
         finally
         {
             k?.Release();
             core.Unbind();
-            _done.Signal();
+            _done.Finished();
         }
     }
 
