@@ -103,22 +103,23 @@ internal static unsafe class AttentionTile
         var u10 = Avx512F.UnpackLow(t9.AsDouble(), t11.AsDouble()).AsSingle(); var u11 = Avx512F.UnpackHigh(t9.AsDouble(), t11.AsDouble()).AsSingle();
         var u12 = Avx512F.UnpackLow(t12.AsDouble(), t14.AsDouble()).AsSingle(); var u13 = Avx512F.UnpackHigh(t12.AsDouble(), t14.AsDouble()).AsSingle();
         var u14 = Avx512F.UnpackLow(t13.AsDouble(), t15.AsDouble()).AsSingle(); var u15 = Avx512F.UnpackHigh(t13.AsDouble(), t15.AsDouble()).AsSingle();
-        var xe0 = Avx512F.Shuffle4x128(u0, u4, 0b10_00_10_00); var xo0 = Avx512F.Shuffle4x128(u0, u4, 0b11_01_11_01);
-        var ye0 = Avx512F.Shuffle4x128(u8, u12, 0b10_00_10_00); var yo0 = Avx512F.Shuffle4x128(u8, u12, 0b11_01_11_01);
-        Avx512F.Shuffle4x128(xe0, ye0, 0b10_00_10_00).Store(dst + (nint)0 * ld); Avx512F.Shuffle4x128(xe0, ye0, 0b11_01_11_01).Store(dst + (nint)8 * ld);
-        Avx512F.Shuffle4x128(xo0, yo0, 0b10_00_10_00).Store(dst + (nint)4 * ld); Avx512F.Shuffle4x128(xo0, yo0, 0b11_01_11_01).Store(dst + (nint)12 * ld);
-        var xe1 = Avx512F.Shuffle4x128(u1, u5, 0b10_00_10_00); var xo1 = Avx512F.Shuffle4x128(u1, u5, 0b11_01_11_01);
-        var ye1 = Avx512F.Shuffle4x128(u9, u13, 0b10_00_10_00); var yo1 = Avx512F.Shuffle4x128(u9, u13, 0b11_01_11_01);
-        Avx512F.Shuffle4x128(xe1, ye1, 0b10_00_10_00).Store(dst + (nint)1 * ld); Avx512F.Shuffle4x128(xe1, ye1, 0b11_01_11_01).Store(dst + (nint)9 * ld);
-        Avx512F.Shuffle4x128(xo1, yo1, 0b10_00_10_00).Store(dst + (nint)5 * ld); Avx512F.Shuffle4x128(xo1, yo1, 0b11_01_11_01).Store(dst + (nint)13 * ld);
-        var xe2 = Avx512F.Shuffle4x128(u2, u6, 0b10_00_10_00); var xo2 = Avx512F.Shuffle4x128(u2, u6, 0b11_01_11_01);
-        var ye2 = Avx512F.Shuffle4x128(u10, u14, 0b10_00_10_00); var yo2 = Avx512F.Shuffle4x128(u10, u14, 0b11_01_11_01);
-        Avx512F.Shuffle4x128(xe2, ye2, 0b10_00_10_00).Store(dst + (nint)2 * ld); Avx512F.Shuffle4x128(xe2, ye2, 0b11_01_11_01).Store(dst + (nint)10 * ld);
-        Avx512F.Shuffle4x128(xo2, yo2, 0b10_00_10_00).Store(dst + (nint)6 * ld); Avx512F.Shuffle4x128(xo2, yo2, 0b11_01_11_01).Store(dst + (nint)14 * ld);
-        var xe3 = Avx512F.Shuffle4x128(u3, u7, 0b10_00_10_00); var xo3 = Avx512F.Shuffle4x128(u3, u7, 0b11_01_11_01);
-        var ye3 = Avx512F.Shuffle4x128(u11, u15, 0b10_00_10_00); var yo3 = Avx512F.Shuffle4x128(u11, u15, 0b11_01_11_01);
-        Avx512F.Shuffle4x128(xe3, ye3, 0b10_00_10_00).Store(dst + (nint)3 * ld); Avx512F.Shuffle4x128(xe3, ye3, 0b11_01_11_01).Store(dst + (nint)11 * ld);
-        Avx512F.Shuffle4x128(xo3, yo3, 0b10_00_10_00).Store(dst + (nint)7 * ld); Avx512F.Shuffle4x128(xo3, yo3, 0b11_01_11_01).Store(dst + (nint)15 * ld);
+        // The last two rounds, 128-bit lanes across rows four apart: columns j, 4 + j, 8 + j, 12 + j from u_j.
+        Columns(u0, u4, u8, u12, dst, ld);
+        Columns(u1, u5, u9, u13, dst + ld, ld);
+        Columns(u2, u6, u10, u14, dst + 2 * (nint)ld, ld);
+        Columns(u3, u7, u11, u15, dst + 3 * (nint)ld, ld);
+    }
+
+    /// <summary>Columns j, 4 + j, 8 + j, 12 + j of the transpose (rows 0, 4, 8 and 12 ld apart from <paramref name="dst"/>) out of u_j, u_4+j, u_8+j, u_12+j.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Columns(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d, float* dst, int ld)
+    {
+        var xe = Avx512F.Shuffle4x128(a, b, 0b10_00_10_00); var xo = Avx512F.Shuffle4x128(a, b, 0b11_01_11_01);
+        var ye = Avx512F.Shuffle4x128(c, d, 0b10_00_10_00); var yo = Avx512F.Shuffle4x128(c, d, 0b11_01_11_01);
+        Avx512F.Shuffle4x128(xe, ye, 0b10_00_10_00).Store(dst);
+        Avx512F.Shuffle4x128(xo, yo, 0b10_00_10_00).Store(dst + 4 * (nint)ld);
+        Avx512F.Shuffle4x128(xe, ye, 0b11_01_11_01).Store(dst + 8 * (nint)ld);
+        Avx512F.Shuffle4x128(xo, yo, 0b11_01_11_01).Store(dst + 12 * (nint)ld);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
