@@ -13,7 +13,7 @@ public unsafe class AttentionTileTests
     {
         foreach (var path in SimdPaths.Available.Where(p => p != SimdPath.Scalar))
             foreach (var f in new[] { WordFormat.F32, WordFormat.Bf16, WordFormat.Fp8E4M3 })
-                foreach (var (rows, dim, n) in new[] { (12, 128, 43), (7, 80, 43), (9, 72, 43), (4, 256, 43), (13, 128, 150), (8, 64, 200) })
+                foreach (var (rows, dim, n) in new[] { (12, 128, 43), (7, 80, 43), (9, 72, 43), (4, 256, 43), (13, 128, 150), (8, 64, 200), (133, 64, 150) })
                     yield return [path, f, rows, dim, n];
     }
 
