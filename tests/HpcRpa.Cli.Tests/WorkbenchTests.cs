@@ -115,6 +115,8 @@ public class WorkbenchTests
         Assert.InRange(j.GetProperty("read_with_decode_fmas_fraction").GetDouble(), 0.01, 2.0); // a ratio of two readings of a shared machine
         Assert.InRange(j.GetProperty("decode_layout_read_fraction").GetDouble(), 0.01, 2.0);
         Assert.Equal(4, j.GetProperty("decode_layout_read_gb_s_by_pages_in_flight").EnumerateObject().Count());
+        Assert.True(j.GetProperty("decode_in_cache_seconds").GetDouble() > 0);
+        Assert.True(j.GetProperty("decode_in_cache_kv_gb_s").GetDouble() > 0);
     }
 
     [Fact]
