@@ -375,6 +375,8 @@ internal static unsafe class AttentionDots
     {
         int c = TV.Count;
         float* p0 = p, p1 = p + ldp, p2 = p1 + ldp, p3 = p2 + ldp;
+        // The row table in a local: read through the `in` parameter, it was loaded again for every token.
+        nint* rows = values.Rows;
         int x = 0;
         for (; x + 4 * c <= cols; x += 4 * c)
         {
@@ -383,9 +385,10 @@ internal static unsafe class AttentionDots
             TV a10 = Ld<TV>(o1), a11 = Ld<TV>(o1 + c), a12 = Ld<TV>(o1 + 2 * c), a13 = Ld<TV>(o1 + 3 * c);
             TV a20 = Ld<TV>(o2), a21 = Ld<TV>(o2 + c), a22 = Ld<TV>(o2 + 2 * c), a23 = Ld<TV>(o2 + 3 * c);
             TV a30 = Ld<TV>(o3), a31 = Ld<TV>(o3 + c), a32 = Ld<TV>(o3 + 2 * c), a33 = Ld<TV>(o3 + 3 * c);
+            nint at = values.Offset + x * sizeof(uint);
             for (int t = t0; t < t1; t++)
             {
-                uint* vw = values.Row(t) + x;
+                uint* vw = (uint*)((byte*)rows[t] + at);
                 TV v0 = TF.Decode(TV.LoadBits(ref vw[0])), v1 = TF.Decode(TV.LoadBits(ref vw[c]));
                 TV v2 = TF.Decode(TV.LoadBits(ref vw[2 * c])), v3 = TF.Decode(TV.LoadBits(ref vw[3 * c]));
                 TV w = TV.Splat(p0[t]);
@@ -419,13 +422,15 @@ internal static unsafe class AttentionDots
         where TV : unmanaged, IVec<TV> where TF : struct, IWordDecoder
     {
         int c = TV.Count;
+        nint* rows = values.Rows;
         int x = 0;
         for (; x + 4 * c <= cols; x += 4 * c)
         {
             TV a0 = Ld<TV>(o + x), a1 = Ld<TV>(o + x + c), a2 = Ld<TV>(o + x + 2 * c), a3 = Ld<TV>(o + x + 3 * c);
+            nint at = values.Offset + x * sizeof(uint);
             for (int t = t0; t < t1; t++)
             {
-                uint* vw = values.Row(t) + x;
+                uint* vw = (uint*)((byte*)rows[t] + at);
                 TV w = TV.Splat(p[t]);
                 a0 = TV.Fma(w, TF.Decode(TV.LoadBits(ref vw[0])), a0);
                 a1 = TV.Fma(w, TF.Decode(TV.LoadBits(ref vw[c])), a1);
