@@ -375,8 +375,8 @@ internal static unsafe class AttentionDots
     {
         int c = TV.Count;
         float* p0 = p, p1 = p + ldp, p2 = p1 + ldp, p3 = p2 + ldp;
-        // The row table in a local: read through the `in` parameter, it was loaded again for every token.
-        nint* rows = values.Rows;
+        // The rows in a local: read through the `in` parameter, the row table and offset were loaded again for every token.
+        WordRows rows = values;
         int x = 0;
         for (; x + 4 * c <= cols; x += 4 * c)
         {
@@ -385,10 +385,9 @@ internal static unsafe class AttentionDots
             TV a10 = Ld<TV>(o1), a11 = Ld<TV>(o1 + c), a12 = Ld<TV>(o1 + 2 * c), a13 = Ld<TV>(o1 + 3 * c);
             TV a20 = Ld<TV>(o2), a21 = Ld<TV>(o2 + c), a22 = Ld<TV>(o2 + 2 * c), a23 = Ld<TV>(o2 + 3 * c);
             TV a30 = Ld<TV>(o3), a31 = Ld<TV>(o3 + c), a32 = Ld<TV>(o3 + 2 * c), a33 = Ld<TV>(o3 + 3 * c);
-            nint at = values.Offset + x * sizeof(uint);
             for (int t = t0; t < t1; t++)
             {
-                uint* vw = (uint*)((byte*)rows[t] + at);
+                uint* vw = rows.Row(t) + x;
                 TV v0 = TF.Decode(TV.LoadBits(ref vw[0])), v1 = TF.Decode(TV.LoadBits(ref vw[c]));
                 TV v2 = TF.Decode(TV.LoadBits(ref vw[2 * c])), v3 = TF.Decode(TV.LoadBits(ref vw[3 * c]));
                 TV w = TV.Splat(p0[t]);
@@ -410,7 +409,7 @@ internal static unsafe class AttentionDots
             TV a0 = Ld<TV>(o + x), a1 = Ld<TV>(o + ldo + x), a2 = Ld<TV>(o + 2 * ldo + x), a3 = Ld<TV>(o + 3 * ldo + x);
             for (int t = t0; t < t1; t++)
             {
-                TV v = TF.Decode(TV.LoadBits(ref values.Row(t)[x]));
+                TV v = TF.Decode(TV.LoadBits(ref rows.Row(t)[x]));
                 a0 = TV.Fma(TV.Splat(p0[t]), v, a0); a1 = TV.Fma(TV.Splat(p1[t]), v, a1);
                 a2 = TV.Fma(TV.Splat(p2[t]), v, a2); a3 = TV.Fma(TV.Splat(p3[t]), v, a3);
             }
@@ -422,15 +421,14 @@ internal static unsafe class AttentionDots
         where TV : unmanaged, IVec<TV> where TF : struct, IWordDecoder
     {
         int c = TV.Count;
-        nint* rows = values.Rows;
+        WordRows rows = values;
         int x = 0;
         for (; x + 4 * c <= cols; x += 4 * c)
         {
             TV a0 = Ld<TV>(o + x), a1 = Ld<TV>(o + x + c), a2 = Ld<TV>(o + x + 2 * c), a3 = Ld<TV>(o + x + 3 * c);
-            nint at = values.Offset + x * sizeof(uint);
             for (int t = t0; t < t1; t++)
             {
-                uint* vw = (uint*)((byte*)rows[t] + at);
+                uint* vw = rows.Row(t) + x;
                 TV w = TV.Splat(p[t]);
                 a0 = TV.Fma(w, TF.Decode(TV.LoadBits(ref vw[0])), a0);
                 a1 = TV.Fma(w, TF.Decode(TV.LoadBits(ref vw[c])), a1);
@@ -442,7 +440,7 @@ internal static unsafe class AttentionDots
         for (; x + c <= cols; x += c)
         {
             TV a = Ld<TV>(o + x);
-            for (int t = t0; t < t1; t++) a = TV.Fma(TV.Splat(p[t]), TF.Decode(TV.LoadBits(ref values.Row(t)[x])), a);
+            for (int t = t0; t < t1; t++) a = TV.Fma(TV.Splat(p[t]), TF.Decode(TV.LoadBits(ref rows.Row(t)[x])), a);
             TV.Store(a, ref o[x]);
         }
     }
