@@ -117,6 +117,8 @@ public class WorkbenchTests
         Assert.Equal(4, j.GetProperty("decode_layout_read_gb_s_by_pages_in_flight").EnumerateObject().Count());
         Assert.True(j.GetProperty("decode_in_cache_seconds").GetDouble() > 0);
         Assert.True(j.GetProperty("decode_in_cache_kv_gb_s").GetDouble() > 0);
+        Assert.True(j.GetProperty("decode_array_cache_seconds").GetDouble() > 0);
+        Assert.True(j.GetProperty("decode_array_cache_bw_fraction").GetDouble() > 0);
     }
 
     [Fact]

@@ -25,7 +25,7 @@ public static class ReferenceBridge
             MaxNumTokens = p.MaxNumTokens, NumQHeads = p.NumQHeads, NumKvHeads = p.NumKvHeads, HeadDim = p.HeadDim,
             PageSize = p.PageSize, NumPages = p.NumPages, MaxNumSeqs = p.MaxNumSeqs, PagesPerSeq = p.PagesPerSeq,
             QDType = ToRef(p.QDType), KvDType = ToRef(p.KvDType),
-            Queries = p.Queries, Keys = p.Keys, Values = p.Values, KvCache = cache ?? (byte[])p.KvCache.Clone(),
+            Queries = p.Queries, Keys = p.Keys, Values = p.Values, KvCache = cache ?? p.CopyKvCache(),
             KvLens = p.KvLens, PageIndices = p.PageIndices, CuQLens = p.CuQLens, Distribution = p.Distribution,
         };
         var ro = new RpaRefOptions
@@ -45,7 +45,7 @@ public static class ReferenceFallback
     {
         RpaValidationForReference(p, o, chip);
         var (values, cache) = ReferenceBridge.Run(p, o);
-        if (o.UpdateKvCache) cache.CopyTo(p.KvCache, 0);
+        if (o.UpdateKvCache) p.StoreKvCache(cache);
         var output = (byte[])p.Queries.Clone(); // rows past cu_q_lens[num_seqs] keep q, as the aliased kernel output does
         var row = new float[p.HeadDim];
         int rows = values.Length / p.HeadDim;

@@ -36,6 +36,14 @@ public sealed unsafe class NativeBuffer : IDisposable
         _owned = false;
     }
 
+    /// <summary>New owned memory (64-byte aligned) holding a copy of <paramref name="bytes"/>.</summary>
+    public static NativeBuffer CopyOf(ReadOnlySpan<byte> bytes)
+    {
+        var b = new NativeBuffer(bytes.Length);
+        bytes.CopyTo(new Span<byte>(b._ptr, bytes.Length));
+        return b;
+    }
+
     /// <summary>Wraps memory the caller keeps alive (pinned array, torch tensor storage) for the buffer's lifetime.</summary>
     public static NativeBuffer Wrap(nint pointer, long bytes)
     {

@@ -2,6 +2,7 @@ using HpcRpa.Dispatch;
 using HpcRpa.Errors;
 using HpcRpa.Hardware;
 using HpcRpa.Kernels.RaggedPagedAttention;
+using HpcRpa.Memory;
 using HpcRpa.Numerics;
 using HpcRpa.Pallas;
 using HpcRpa.Tests.Kernels;
@@ -62,6 +63,19 @@ public class RpaDispatcherTests
         var (want, cache) = ReferenceBridge.Run(p with { KvCache = before }, Options);
         for (int i = 0; i < want.Length; i++) Assert.Equal((float)want[i], ElementCodec.Load(DType.BF16, r.Output!, i), 2e-2f * (1 + Math.Abs((float)want[i])));
         Assert.Equal(cache, p.KvCache);
+    }
+
+    [Fact]
+    public void TheFallbackUpdatesANativeCacheLikeAnArray()
+    {
+        var p = Problem(DType.F16);
+        using var buffer = NativeBuffer.CopyOf(p.KvCache);
+        var r = new RpaDispatcher(ChipPresets.Tpu7x).Run(p with { KvCache = [], KvCacheBuffer = buffer }, Options);
+        Assert.True(r.FellBack);
+        var want = new RpaDispatcher(ChipPresets.Tpu7x).Run(p, Options);
+        Assert.Equal(want.Output, r.Output);
+        Assert.True(buffer.Bytes(0, p.KvCache.Length).SequenceEqual(p.KvCache));
+        Assert.NotEqual(Problem(DType.F16).KvCache, p.KvCache); // the update did write
     }
 
     [Fact]

@@ -198,6 +198,83 @@ public class RpaSessionTests
         SteadyAllocation.AssertNone(() => session.Run(batches[n++ % 3], output));
     }
 
+    public static IEnumerable<object[]> NativeCacheConfigs()
+    {
+        yield return ["bf16, two threads", DType.BF16, DType.BF16, new RpaOptions { SmScale = 0.088 }, 2];
+        yield return ["fp8 e5m2, scales, one thread", DType.BF16, DType.Fp8E5M2, new RpaOptions { KScale = 0.5, VScale = 2 }, 1];
+        yield return ["f32, short window, small blocks, three threads", DType.F32, DType.F32, SmallBlocks with { SlidingWindow = 12 }, 3];
+    }
+
+    /// <summary>
+    /// The cache in native memory (<see cref="RpaProblem.KvCacheBuffer"/>) is read and updated exactly as the same
+    /// bytes in an array: output and cache equal call after call, on a kept session switching between the two and
+    /// on a one-shot run.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(NativeCacheConfigs))]
+    public void ACacheInNativeMemoryGivesWhatTheArrayGives(string name, DType q, DType kv, RpaOptions o, int threads)
+    {
+        _ = name;
+        var chip = ChipPresets.Tpu7x;
+        var host = new RpaHostOptions { Threads = threads };
+        var first = Batch(11, q, kv);
+        byte[] cache = (byte[])first.KvCache.Clone();
+        using var buffer = NativeBuffer.CopyOf(first.KvCache);
+        Assert.Equal(0, buffer.Pointer % NativeBuffer.Alignment);
+        using var session = new RpaSession(chip, RpaShape.Of(first), o, host: host);
+        byte[] outArray = new byte[session.OutputBytes], outNative = new byte[session.OutputBytes];
+        for (int call = 0; call < 5; call++)
+        {
+            var b = Batch(400 + call, q, kv);
+            var native = b with { KvCache = [], KvCacheBuffer = buffer };
+            // The session meets the native cache first on even calls, the array first on odd ones.
+            if (call % 2 == 0) session.Run(native, outNative);
+            session.Run(b with { KvCache = cache }, outArray);
+            if (call % 2 == 1) session.Run(native, outNative);
+            Assert.Equal(outArray, outNative);
+            Assert.True(buffer.Bytes(0, cache.Length).SequenceEqual(cache), $"call {call}: the caches differ");
+            if (call == 4)
+            {
+                var one = RpaRunner.Run(chip, native, o, host: host);
+                var want = RpaRunner.Run(chip, b with { KvCache = cache }, o, host: host);
+                Assert.Equal(want.Output, one.Output);
+                Assert.True(buffer.Bytes(0, cache.Length).SequenceEqual(cache));
+            }
+        }
+        Assert.NotEqual(first.KvCache, cache); // the calls did update the cache
+    }
+
+    /// <summary>A native cache is validated like an array, and a bad one writes nothing: output, array, buffer.</summary>
+    [Fact]
+    public void ANativeCacheThatIsNotTheOneCacheOfTheRightLengthIsATypedError()
+    {
+        var b = Batch(12, DType.BF16, DType.BF16);
+        using var session = new RpaSession(ChipPresets.Tpu7x, RpaShape.Of(b), new RpaOptions(), host: new RpaHostOptions { Threads = 2 });
+        var output = new byte[session.OutputBytes];
+        using var buffer = NativeBuffer.CopyOf(b.KvCache);
+        var arrayBefore = (byte[])b.KvCache.Clone();
+
+        var both = Assert.Throws<ValidationException>(() => session.Run(b with { KvCacheBuffer = buffer }, output));
+        Assert.Equal(("kv_cache", $"length {arrayBefore.Length}"), (both.Field, both.Value));
+
+        using var shortBuffer = NativeBuffer.CopyOf(b.KvCache.AsSpan(0, b.KvCache.Length - 512));
+        var shortOne = Assert.Throws<ValidationException>(() => session.Run(b with { KvCache = [], KvCacheBuffer = shortBuffer }, output));
+        Assert.Equal(("kv_cache_buffer", $"length {b.KvCache.Length - 512}"), (shortOne.Field, shortOne.Value));
+
+        var disposed = NativeBuffer.CopyOf(b.KvCache);
+        disposed.Dispose();
+        var gone = Assert.Throws<ValidationException>(() => session.Run(b with { KvCache = [], KvCacheBuffer = disposed }, output));
+        Assert.Equal(("kv_cache_buffer", "disposed"), (gone.Field, gone.Value));
+
+        Assert.All(output, x => Assert.Equal(0, x));
+        Assert.Equal(arrayBefore, b.KvCache);
+        Assert.True(buffer.Bytes(0, arrayBefore.Length).SequenceEqual(arrayBefore));
+        Assert.True(shortBuffer.Bytes(0, arrayBefore.Length - 512).SequenceEqual(arrayBefore.AsSpan(0, arrayBefore.Length - 512)));
+        // The session is still usable, with the native cache.
+        session.Run(b with { KvCache = [], KvCacheBuffer = buffer }, output);
+        Assert.False(buffer.Bytes(0, arrayBefore.Length).SequenceEqual(arrayBefore));
+    }
+
     private static void AssertSameReport(RunReport want, RunReport got)
     {
         Assert.Equal(want, got with { Engines = want.Engines, EngineBusyCycles = want.EngineBusyCycles });

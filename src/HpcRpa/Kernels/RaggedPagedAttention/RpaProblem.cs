@@ -1,3 +1,4 @@
+using HpcRpa.Memory;
 using HpcRpa.Numerics;
 
 namespace HpcRpa.Kernels.RaggedPagedAttention;
@@ -5,8 +6,9 @@ namespace HpcRpa.Kernels.RaggedPagedAttention;
 /// <summary>
 /// One ragged batch for RPA v3 (rpa.md 2.1). Tensors are raw little-endian bytes of their dtype:
 /// queries [T, Hq, D] (q dtype), keys/values [T, Hkv, D] (KV dtype, already quantised for fp8), and the
-/// KV cache in the packed layout of <see cref="RpaLayout"/>, updated in place. Value arrays may be empty
-/// for a timing-only run; the metadata is always needed.
+/// KV cache in the packed layout of <see cref="RpaLayout"/>, updated in place — in <see cref="KvCache"/> or in
+/// native memory (<see cref="KvCacheBuffer"/>). Value arrays may be empty for a timing-only run; the metadata is
+/// always needed.
 /// </summary>
 public sealed record RpaProblem
 {
@@ -24,6 +26,29 @@ public sealed record RpaProblem
     public byte[] Keys { get; init; } = [];
     public byte[] Values { get; init; } = [];
     public byte[] KvCache { get; init; } = [];
+
+    /// <summary>
+    /// The KV cache in native memory the caller owns and keeps alive, instead of <see cref="KvCache"/> (which must
+    /// then be empty); updated in place the same way. A buffer from <see cref="NativeBuffer(long)"/> starts on a
+    /// 64-byte line, so every token row of the cache does (its rows are multiples of 512 bytes) — which a byte[]
+    /// cannot promise (its data starts 16 bytes or so past its header): on this project's Zen 5 host decode's
+    /// arithmetic took ~15 % less time on line-aligned rows (docs/benchmarks.md). <see cref="NativeBuffer.Wrap"/>
+    /// shares memory another owner aligned, such as a torch tensor's storage, with no copy.
+    /// </summary>
+    public NativeBuffer? KvCacheBuffer { get; init; }
+
+    /// <summary>Bytes of the cache, in whichever of <see cref="KvCache"/> and <see cref="KvCacheBuffer"/> holds it.</summary>
+    public long KvCacheLength => KvCacheBuffer?.Length ?? KvCache.LongLength;
+
+    /// <summary>A copy of the cache in a new array (the reference reads arrays).</summary>
+    public byte[] CopyKvCache() => KvCacheBuffer is { } b ? b.Bytes(0, checked((int)b.Length)).ToArray() : (byte[])KvCache.Clone();
+
+    /// <summary>Writes <paramref name="cache"/> (a whole cache) over the cache, wherever it is.</summary>
+    public void StoreKvCache(ReadOnlySpan<byte> cache)
+    {
+        if (cache.Length != KvCacheLength) throw new ArgumentException($"{cache.Length} bytes for a cache of {KvCacheLength}", nameof(cache));
+        cache.CopyTo(KvCacheBuffer is { } b ? b.Bytes(0, cache.Length) : KvCache);
+    }
     public required int[] KvLens { get; init; }
     public required int[] PageIndices { get; init; }
     public required int[] CuQLens { get; init; }

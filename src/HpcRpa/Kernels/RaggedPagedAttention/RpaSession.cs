@@ -115,7 +115,7 @@ public sealed unsafe class RpaSession : IDisposable
             Build(p);
             fixed (byte* cache = p.KvCache)
             {
-                _cache?.Repoint((nint)cache);
+                _cache?.Repoint(p.KvCacheBuffer?.Pointer ?? (nint)cache);
                 try
                 {
                     Execute(p, output);
@@ -142,7 +142,7 @@ public sealed unsafe class RpaSession : IDisposable
         var ctx = new KernelContext(Chip, _split ? ExecutionMode.TimingOnly : Mode, Trace, Options.VmemLimitBytes) { CopyElision = Host.CopyElision };
         try
         {
-            if (_functional) _cache = NativeBuffer.Unpinned(p.KvCache.LongLength);
+            if (_functional) _cache = NativeBuffer.Unpinned(p.KvCacheLength);
             _hbm = RpaHbmArrays.Allocate(ctx.Hbm, p, _split ? null : _cache);
             if (_split)
             {
