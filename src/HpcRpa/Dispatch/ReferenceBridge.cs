@@ -107,6 +107,6 @@ public static class ReferenceCheck
     {
         var expected = (byte[])originalCache.Clone();
         KvUpdateReference.Run(p.NewKv, expected, (int)p.RowBytes, p.Slices, p.NumSlices);
-        return expected.AsSpan().SequenceEqual(p.KvCache);
+        return p.KvCacheBuffer is { } b ? b.Bytes(0, expected.Length).SequenceEqual(expected) : expected.AsSpan().SequenceEqual(p.KvCache);
     }
 }

@@ -30,7 +30,7 @@ public static class RpaKvUpdate
         return new KvUpdateProblem
         {
             NumTokens = p.MaxNumTokens, Combined = L.Rows, HeadDim = L.D128, PageSize = p.PageSize, NumPages = p.NumPages, DType = DType.Int32,
-            NewKv = values ? RpaInputLayout.MergedKvBytes(p) : [], KvCache = p.KvCache, Slices = slices, NumSlices = count,
+            NewKv = values ? RpaInputLayout.MergedKvBytes(p) : [], KvCache = p.KvCache, KvCacheBuffer = p.KvCacheBuffer, Slices = slices, NumSlices = count,
         };
     }
 }

@@ -48,6 +48,62 @@ public class KvUpdateSessionTests
         };
     }
 
+    /// <summary>The same update with its cache in <paramref name="buffer"/> instead of an array.</summary>
+    private static KvUpdateProblem InBuffer(KvUpdateProblem p, NativeBuffer buffer) => new()
+    {
+        NumTokens = p.NumTokens, Combined = p.Combined, HeadDim = p.HeadDim, PageSize = p.PageSize, NumPages = p.NumPages, DType = p.DType,
+        NewKv = p.NewKv, KvCacheBuffer = buffer, Slices = p.Slices, NumSlices = p.NumSlices,
+    };
+
+    /// <summary>A cache in native memory is written exactly as the same bytes in an array, by a kept session and by one-shot runs.</summary>
+    [Fact]
+    public void ACacheInNativeMemoryIsUpdatedAsTheArrayIs()
+    {
+        var first = Update(21);
+        byte[] cache = (byte[])first.KvCache.Clone();
+        using var buffer = NativeBuffer.CopyOf(cache);
+        using var session = new KvUpdateSession(ChipPresets.V6e, KvUpdateShape.Of(first), KvUpdateGrid.Dynamic);
+        for (int call = 0; call < 6; call++)
+        {
+            var u = Update(500 + call);
+            var onArray = new KvUpdateProblem
+            {
+                NumTokens = u.NumTokens, Combined = u.Combined, HeadDim = u.HeadDim, PageSize = u.PageSize, NumPages = u.NumPages, DType = u.DType,
+                NewKv = u.NewKv, KvCache = cache, Slices = u.Slices, NumSlices = u.NumSlices,
+            };
+            session.Run(onArray);
+            if (call % 2 == 0) session.Run(InBuffer(u, buffer));
+            else KvUpdateKernel.Run(ChipPresets.V6e, InBuffer(u, buffer), KvUpdateGrid.Padded, 4);
+            Assert.True(buffer.Bytes(0, cache.Length).SequenceEqual(cache), $"call {call}");
+        }
+        Assert.NotEqual(first.KvCache, cache);
+    }
+
+    [Fact]
+    public void ANativeCacheThatIsNotTheOneCacheOfTheRightLengthIsATypedError()
+    {
+        var u = Update(22);
+        var before = (byte[])u.KvCache.Clone();
+        using var session = new KvUpdateSession(ChipPresets.V6e, KvUpdateShape.Of(u), KvUpdateGrid.Dynamic);
+        using var buffer = NativeBuffer.CopyOf(before);
+        var withBoth = new KvUpdateProblem
+        {
+            NumTokens = u.NumTokens, Combined = u.Combined, HeadDim = u.HeadDim, PageSize = u.PageSize, NumPages = u.NumPages, DType = u.DType,
+            NewKv = u.NewKv, KvCache = u.KvCache, KvCacheBuffer = buffer, Slices = u.Slices, NumSlices = u.NumSlices,
+        };
+        var both = Assert.Throws<ValidationException>(() => session.Run(withBoth));
+        Assert.Equal(("kv_cache", $"length {before.Length}"), (both.Field, both.Value));
+        using var shortBuffer = NativeBuffer.CopyOf(before.AsSpan(0, before.Length - 256));
+        var shortOne = Assert.Throws<ValidationException>(() => session.Run(InBuffer(u, shortBuffer)));
+        Assert.Equal(("kv_cache_buffer", $"length {before.Length - 256}"), (shortOne.Field, shortOne.Value));
+        var disposed = NativeBuffer.CopyOf(before);
+        disposed.Dispose();
+        var gone = Assert.Throws<ValidationException>(() => session.Run(InBuffer(u, disposed)));
+        Assert.Equal(("kv_cache_buffer", "disposed"), (gone.Field, gone.Value));
+        Assert.Equal(before, u.KvCache);
+        Assert.True(buffer.Bytes(0, before.Length).SequenceEqual(before));
+    }
+
     [Theory]
     [InlineData(KvUpdateGrid.Dynamic, ExecutionMode.Functional, null, true)]
     [InlineData(KvUpdateGrid.Padded, ExecutionMode.Functional, 4, false)]

@@ -1,5 +1,6 @@
 using HpcRpa.Errors;
 using HpcRpa.Hardware;
+using HpcRpa.Kernels.KvCacheUpdate;
 using HpcRpa.Kernels.RaggedPagedAttention;
 using HpcRpa.Memory;
 using HpcRpa.Numerics;
@@ -242,6 +243,11 @@ public class RpaSessionTests
             }
         }
         Assert.NotEqual(first.KvCache, cache); // the calls did update the cache
+        // The KV-update kernel built from the batch (as the model backend runs it) writes the same cache too.
+        var last = Batch(499, q, kv);
+        KvUpdateKernel.Run(chip, RpaKvUpdate.For(last with { KvCache = [], KvCacheBuffer = buffer }), KvUpdateGrid.Dynamic);
+        KvUpdateKernel.Run(chip, RpaKvUpdate.For(last with { KvCache = cache }), KvUpdateGrid.Dynamic);
+        Assert.True(buffer.Bytes(0, cache.Length).SequenceEqual(cache));
     }
 
     /// <summary>A native cache is validated like an array, and a bad one writes nothing: output, array, buffer.</summary>

@@ -1,3 +1,4 @@
+using HpcRpa.Memory;
 using HpcRpa.Numerics;
 
 namespace HpcRpa.Kernels.KvCacheUpdate;
@@ -15,7 +16,7 @@ public enum KvUpdateGrid
 /// One KV-cache update (rpa.md 4.1): new_kv [N_tok, C, D128] rows into the flattened cache
 /// [num_pages·P, C, D128] through a slot mapping [3, N_pad] (row 0 cache starts, row 1 new-KV starts,
 /// row 2 lengths; columns ≥ num_slices are padding). Byte arrays hold elements of <see cref="DType"/>;
-/// the cache is updated in place.
+/// the cache is updated in place, in <see cref="KvCache"/> or in native memory (<see cref="KvCacheBuffer"/>).
 /// </summary>
 public sealed class KvUpdateProblem
 {
@@ -29,6 +30,12 @@ public sealed class KvUpdateProblem
     public required DType DType { get; init; }
     public byte[] NewKv { get; init; } = [];
     public byte[] KvCache { get; init; } = [];
+
+    /// <summary>The cache in native memory instead of <see cref="KvCache"/> (then empty), as RpaProblem.KvCacheBuffer: the same cache both kernels use.</summary>
+    public NativeBuffer? KvCacheBuffer { get; init; }
+
+    /// <summary>Bytes of the cache, in whichever of <see cref="KvCache"/> and <see cref="KvCacheBuffer"/> holds it.</summary>
+    public long KvCacheLength => CacheOperand.Length(KvCache, KvCacheBuffer);
     public required int[] Slices { get; init; }
     public required int NumSlices { get; init; }
 

@@ -70,7 +70,7 @@ public sealed unsafe class KvUpdateSession : IDisposable
             fixed (byte* cache = p.KvCache)
             fixed (byte* newKv = p.NewKv)
             {
-                _cache?.Repoint((nint)cache);
+                _cache?.Repoint(CacheOperand.Address(cache, p.KvCacheBuffer));
                 _newKv?.Repoint((nint)newKv);
                 try
                 {

@@ -1,5 +1,6 @@
 using HpcRpa.Errors;
 using HpcRpa.Hardware;
+using HpcRpa.Memory;
 using HpcRpa.Numerics;
 
 namespace HpcRpa.Kernels.KvCacheUpdate;
@@ -29,8 +30,9 @@ public static class KvUpdateValidation
         {
             if (p.NewKv.LongLength != p.NumTokens * p.RowBytes)
                 throw new ValidationException("new_kv", null, $"length {p.NewKv.LongLength}", $"must have {p.NumTokens * p.RowBytes} bytes ([{p.NumTokens}, {p.Combined}, {p.HeadDim}] of {p.DType.Name()})");
-            if (p.KvCache.LongLength != (long)p.CacheTokens * p.RowBytes)
-                throw new ValidationException("kv_cache", null, $"length {p.KvCache.LongLength}", $"must have {(long)p.CacheTokens * p.RowBytes} bytes");
+            var (cacheField, cacheLength) = CacheOperand.Check(p.KvCache, p.KvCacheBuffer);
+            if (cacheLength != (long)p.CacheTokens * p.RowBytes)
+                throw new ValidationException(cacheField, null, $"length {cacheLength}", $"must have {(long)p.CacheTokens * p.RowBytes} bytes");
         }
         long scratch = (long)slicesPerBlock * p.PageSize * p.RowBytes;
         if (scratch > chip.VmemBytesPerCore)

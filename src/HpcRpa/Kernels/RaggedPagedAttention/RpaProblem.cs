@@ -38,7 +38,7 @@ public sealed record RpaProblem
     public NativeBuffer? KvCacheBuffer { get; init; }
 
     /// <summary>Bytes of the cache, in whichever of <see cref="KvCache"/> and <see cref="KvCacheBuffer"/> holds it.</summary>
-    public long KvCacheLength => KvCacheBuffer?.Length ?? KvCache.LongLength;
+    public long KvCacheLength => CacheOperand.Length(KvCache, KvCacheBuffer);
 
     /// <summary>A copy of the cache in a new array (the reference reads arrays).</summary>
     public byte[] CopyKvCache() => KvCacheBuffer is { } b ? b.Bytes(0, checked((int)b.Length)).ToArray() : (byte[])KvCache.Clone();

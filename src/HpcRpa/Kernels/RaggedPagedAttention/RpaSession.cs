@@ -115,7 +115,7 @@ public sealed unsafe class RpaSession : IDisposable
             Build(p);
             fixed (byte* cache = p.KvCache)
             {
-                _cache?.Repoint(p.KvCacheBuffer?.Pointer ?? (nint)cache);
+                _cache?.Repoint(CacheOperand.Address(cache, p.KvCacheBuffer));
                 try
                 {
                     Execute(p, output);

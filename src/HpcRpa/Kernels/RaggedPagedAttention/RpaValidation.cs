@@ -1,6 +1,7 @@
 using System.Globalization;
 using HpcRpa.Errors;
 using HpcRpa.Hardware;
+using HpcRpa.Memory;
 using HpcRpa.Numerics;
 
 namespace HpcRpa.Kernels.RaggedPagedAttention;
@@ -64,17 +65,9 @@ public static class RpaValidation
                 Length("keys", p.Keys.LongLength, L.NewKvBytes(p.MaxNumTokens), "bytes ([T, Hkv, D] of the KV dtype)");
                 Length("values", p.Values.LongLength, L.NewKvBytes(p.MaxNumTokens), "bytes ([T, Hkv, D] of the KV dtype)");
             }
-            string cacheField = "kv_cache";
-            if (p.KvCacheBuffer is { } buffer)
-            {
-                if (p.KvCache.Length != 0)
-                    throw new ValidationException("kv_cache", null, $"length {p.KvCache.LongLength}", "must be empty when kv_cache_buffer holds the cache (one cache per call)");
-                if (buffer.Pointer == 0 && buffer.Length > 0)
-                    throw new ValidationException("kv_cache_buffer", null, "disposed", "must be a live buffer");
-                cacheField = "kv_cache_buffer";
-            }
-            if (p.KvCacheLength != L.CacheBytes(p.NumPages, p.PageSize))
-                Length(cacheField, p.KvCacheLength, L.CacheBytes(p.NumPages, p.PageSize), $"bytes ([{p.NumPages}, {p.PageSize}, {L.Rows}, {L.Pk}, {L.D128}] of {p.KvDType.Name()})");
+            var (cacheField, cacheLength) = CacheOperand.Check(p.KvCache, p.KvCacheBuffer);
+            if (cacheLength != L.CacheBytes(p.NumPages, p.PageSize))
+                Length(cacheField, cacheLength, L.CacheBytes(p.NumPages, p.PageSize), $"bytes ([{p.NumPages}, {p.PageSize}, {L.Rows}, {L.Pk}, {L.D128}] of {p.KvDType.Name()})");
         }
 
         ValidateOptions(o, chip);
