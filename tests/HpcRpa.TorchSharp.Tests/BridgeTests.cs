@@ -36,6 +36,22 @@ public class BridgeTests
         Assert.Equal(9f, owned[5]);
     }
 
+    /// <summary>A torch tensor shared as the KV cache is the kernels' cache itself: read and updated in place, no copy.</summary>
+    [Fact]
+    public void ACacheTensorSharedWithRpaIsReadAndUpdatedInPlace()
+    {
+        var p = RpaTestData.Build([(1, 30), (7, 40), (12, 12)], 8, 2, 128, DType.BF16, DType.BF16, pageSize: 16, numPages: 16);
+        var o = new RpaOptions { SmScale = 0.1, MixedBlocks = new(16, 32, 8, 16) };
+        var original = (byte[])p.KvCache.Clone();
+        using var cache = tensor(p.KvCache); // uint8, a copy of the cache's bytes
+        using var shared = TensorBridge.Share(cache, "kv_cache");
+        var onTensor = new RpaDispatcher(ChipPresets.Tpu7x).Run(p with { KvCache = [], KvCacheBuffer = shared }, o);
+        var onArray = new RpaDispatcher(ChipPresets.Tpu7x).Run(p, o);
+        Assert.Equal(onArray.Output, onTensor.Output);
+        Assert.NotEqual(original, p.KvCache);
+        Assert.Equal(p.KvCache, cache.data<byte>().ToArray()); // the new tokens went into the tensor
+    }
+
     [Fact]
     public void ShapesDtypesAndContiguityAreChecked()
     {
