@@ -34,6 +34,7 @@ internal static class BenchCommand
         cmd.SetAction(r =>
         {
             bool q = r.GetValue(quick);
+            WarmSeconds = q ? 0.2 : 2.0;
             var log = r.GetValue(json) ? TextWriter.Null : Console.Out;
             var res = new Dictionary<string, object?>();
             // HpcRpa is measured first and TorchSharp last: libtorch's worker threads keep spinning for a while after
@@ -207,8 +208,7 @@ internal static class BenchCommand
         using var b = new RpaSession(chip, RpaShape.Of(p), o, ExecutionMode.Functional, host: hostB);
         var output = new byte[a.OutputBytes];
         Action runA = () => a.Run(p, output), runB = () => b.Run(p, output);
-        runA();
-        runB();
+        Warm(() => { runA(); runB(); });
         double bestA = double.MaxValue, bestB = double.MaxValue;
         for (int i = 0; i < runs; i++)
         {
@@ -218,13 +218,30 @@ internal static class BenchCommand
         return (bestA, bestB);
     }
 
-    /// <summary>Best of <paramref name="runs"/> wall-clock runs after one warm-up.</summary>
+    /// <summary>Best of <paramref name="runs"/> wall-clock runs after the warm-up.</summary>
     private static double Time(Action a, int runs)
     {
-        a();
+        Warm(a);
         double best = double.MaxValue;
         for (int i = 0; i < runs; i++) best = Math.Min(best, Seconds(a));
         return best;
+    }
+
+    /// <summary>
+    /// Seconds of calls before a figure is timed. A call's first runs execute code the JIT has not optimised yet:
+    /// tiered compilation starts a method unoptimised and replaces it in the background once it has run often and
+    /// the process has stopped meeting new methods. Measured in a fresh process, decode with its KV in cache took
+    /// 17–24 ms a call for its first ~40 calls (about a second) and 11–12 ms from ~65 calls on (10–12 ms from the
+    /// second call with tiering off, DOTNET_TieredCompilation=0); one warm-up call, as before, timed the unoptimised
+    /// code. <c>--quick</c> (a smoke run) warms for a tenth of it.
+    /// </summary>
+    private static double WarmSeconds = 2.0;
+
+    /// <summary>Calls <paramref name="a"/> until <see cref="WarmSeconds"/> have passed (at least once).</summary>
+    private static void Warm(Action a)
+    {
+        var sw = Stopwatch.StartNew();
+        do a(); while (sw.Elapsed.TotalSeconds < WarmSeconds);
     }
 
     private static double Seconds(Action a)
