@@ -119,6 +119,7 @@ public class WorkbenchTests
         Assert.True(j.GetProperty("decode_in_cache_kv_gb_s").GetDouble() > 0);
         Assert.True(j.GetProperty("decode_array_cache_seconds").GetDouble() > 0);
         Assert.True(j.GetProperty("decode_array_cache_bw_fraction").GetDouble() > 0);
+        Assert.True(j.GetProperty("decode_layout_read_one_core_gb_s").GetDouble() > 0);
     }
 
     [Fact]

@@ -64,6 +64,9 @@ internal static class BenchCommand
             // of a sequence in flight per core (decode's q·k has four); the best of them.
             int[] inFlight = [1, 2, 4, 8];
             double[] layoutBws = inFlight.Select(n => LayoutReadBandwidth(decNative, n)).ToArray();
+            // And what one core reads of it alone (eight pages in flight): whether a core could stream the cache while
+            // the other computes, or both must overlap their arithmetic with their own reads.
+            double layoutOneCore = LayoutReadBandwidth(decNative, 8, threads: 1);
             // Every RPA figure is a steady-state call, as a serving loop makes it: a kept session (buffers, kernels and
             // worker cores built once), the output written into the caller's array.
             double tDec = TimeSession(ChipPresets.Tpu7x, decNative, dec.Options, ExecutionMode.Functional, host, 5);
@@ -156,9 +159,11 @@ internal static class BenchCommand
             log.WriteLine($"  ceiling: the same read doing decode's {decodeFmasPerLine} FMAs per 64-byte line runs at {densityBw / 1e9:0.0} GB/s = {densityBw / readBw:P1} of read bandwidth");
             res["decode_layout_read_gb_s"] = layoutBw / 1e9;
             res["decode_layout_read_fraction"] = layoutBw / readBw;
+            res["decode_layout_read_one_core_gb_s"] = layoutOneCore / 1e9;
             res["decode_layout_read_gb_s_by_pages_in_flight"] = inFlight.Zip(layoutBws).ToDictionary(x => x.First.ToString(), x => x.Second / 1e9);
             log.WriteLine($"  ceiling: reading the batch's KV pages alone (no compute) runs at {layoutBw / 1e9:0.0} GB/s = {layoutBw / readBw:P1} of read bandwidth"
-                + $" (best of {string.Join(", ", inFlight.Zip(layoutBws).Select(x => $"{x.Second / 1e9:0.0}"))} GB/s with {string.Join(", ", inFlight)} pages in flight per core)");
+                + $" (best of {string.Join(", ", inFlight.Zip(layoutBws).Select(x => $"{x.Second / 1e9:0.0}"))} GB/s with {string.Join(", ", inFlight)} pages in flight per core);"
+                + $" one core alone {layoutOneCore / 1e9:0.0} GB/s");
             double fmaAll = threads > 1 ? fma2 : fma1;
             res["prefill_gflop_s"] = flops / tPre / 1e9;
             res["prefill_peak_fraction"] = flops / tPre / fmaAll;
@@ -301,7 +306,7 @@ internal static class BenchCommand
     /// words) of each of those pages' rows in turn (the kernel's order has four). What the layout itself allows —
     /// token rows in pages scattered over the cache — before any arithmetic. Best of 3 passes, bytes read per second.
     /// </summary>
-    private static unsafe double LayoutReadBandwidth(RpaProblem p, int inFlight)
+    private static unsafe double LayoutReadBandwidth(RpaProblem p, int inFlight, int threads = 0)
     {
         int seqs = p.NumSeqs, pps = p.PagesPerSeq, P = p.PageSize;
         long rowBytes = p.Layout.TokenBytes, pageBytes = P * rowBytes;
@@ -311,7 +316,7 @@ internal static class BenchCommand
         {
             nint basePtr = p.KvCacheBuffer?.Pointer ?? (nint)cache;
             int next = -1;
-            return BestReadRate(beforePass: () => next = -1, work: t =>
+            return BestReadRate(threads: threads, beforePass: () => next = -1, work: t =>
             {
                 var a = Vector512<float>.Zero;
                 long bytes = 0;
@@ -342,13 +347,13 @@ internal static class BenchCommand
     }
 
     /// <summary>
-    /// Bytes per second of <paramref name="work"/> on every core, the best of passes 2 to 4 (the first warms pages,
+    /// Bytes per second of <paramref name="work"/> on every core (or <paramref name="threads"/>), the best of passes 2 to 4 (the first warms pages,
     /// caches and code). <c>work(t)</c> reads core t's share and returns the bytes it read; it leaves its sum in an
     /// array its caller keeps, so the reads cannot be dropped.
     /// </summary>
-    private static double BestReadRate(Func<int, long> work, Action? beforePass = null)
+    private static double BestReadRate(Func<int, long> work, Action? beforePass = null, int threads = 0)
     {
-        int threads = Environment.ProcessorCount;
+        if (threads <= 0) threads = Environment.ProcessorCount;
         double best = 0;
         for (int pass = 0; pass < 4; pass++)
         {
