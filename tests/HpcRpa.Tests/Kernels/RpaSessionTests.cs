@@ -197,6 +197,12 @@ public class RpaSessionTests
         for (int i = 0; i < 6; i++) session.Run(batches[i % 3], output); // the first calls build what the session keeps
         int n = 0;
         SteadyAllocation.AssertNone(() => session.Run(batches[n++ % 3], output));
+        if (!functional) return;
+        // The same with the cache in native memory.
+        using var buffer = NativeBuffer.CopyOf(batches[0].KvCache);
+        var native = batches.Select(b => b with { KvCache = [], KvCacheBuffer = buffer }).ToArray();
+        for (int i = 0; i < 3; i++) session.Run(native[i], output);
+        SteadyAllocation.AssertNone(() => session.Run(native[n++ % 3], output));
     }
 
     public static IEnumerable<object[]> NativeCacheConfigs()
