@@ -13,11 +13,8 @@ namespace HpcRpa.Kernels.RaggedPagedAttention;
 /// </summary>
 internal sealed class RpaValuePasses : IDisposable
 {
-    /// <summary>
-    /// One q block to compute: its call (an <see cref="RpaCase"/>), index and host work, and the work of its call's
-    /// largest q block (for balancing).
-    /// </summary>
-    private readonly record struct QBlockWork(int Case, int QBlock, long Work, long CallLargest = 0);
+    /// <summary>One q block to compute: its call (an <see cref="RpaCase"/>), index and host work (for balancing).</summary>
+    private readonly record struct QBlockWork(int Case, int QBlock, long Work);
 
     private readonly ChipSpec _chip;
     private readonly RpaOptions _o;
@@ -56,19 +53,10 @@ internal sealed class RpaValuePasses : IDisposable
             var k = timing.Kernel(c, p, _o, _blocks[(int)c]!, hbm);
             for (int qi = 0; qi < k.QBlockCount; qi++) _work.Add(new QBlockWork((int)c, qi, k.QBlockWork(qi)));
         }
-        // Calls by their largest q block, each call's q blocks largest first: the largest blocks start first and the
-        // small ones even out the end, while a thread holds one call's kernel (and its VMEM) at a time, as the core
-        // does, and moves on to the next call when the current one has no q block left. (Calls in their own order
-        // left a mixed call's few large blocks for last behind the decode call's many small ones: one mixed batch on
-        // two threads, calls alternated in one process, medians 51.5–54.5 ms in that order and 47.1–49.9 ms in this.)
-        var work = CollectionsMarshal.AsSpan(_work);
-        Span<long> largest = stackalloc long[3]; // one per call type: decode, prefill, mixed
-        foreach (var w in work) largest[w.Case] = Math.Max(largest[w.Case], w.Work);
-        foreach (ref var w in work) w = w with { CallLargest = largest[w.Case] };
-        work.Sort(static (a, b) =>
-            a.CallLargest != b.CallLargest ? b.CallLargest.CompareTo(a.CallLargest)
-            : a.Case != b.Case ? a.Case.CompareTo(b.Case)
-            : b.Work != a.Work ? b.Work.CompareTo(a.Work) : a.QBlock.CompareTo(b.QBlock));
+        // Calls in order, each call's q blocks largest first: a thread holds one call's kernel (and its VMEM) at a
+        // time, as the core does, and moves on to the next call when the current one has no q block left.
+        CollectionsMarshal.AsSpan(_work).Sort(static (a, b) =>
+            a.Case != b.Case ? a.Case.CompareTo(b.Case) : b.Work != a.Work ? b.Work.CompareTo(a.Work) : a.QBlock.CompareTo(b.QBlock));
         if (_work.Count == 0) return;
         int threads = Math.Min(_workers.Length, _work.Count);
         // Every core first: nothing is queued unless all the threads can start.
