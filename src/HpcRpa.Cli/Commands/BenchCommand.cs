@@ -34,7 +34,7 @@ internal static class BenchCommand
         cmd.SetAction(r =>
         {
             bool q = r.GetValue(quick);
-            WarmSeconds = q ? 0.2 : 2.0;
+            WarmSeconds = q ? 1.0 : 2.0;
             var log = r.GetValue(json) ? TextWriter.Null : Console.Out;
             var res = new Dictionary<string, object?>();
             // HpcRpa is measured first and TorchSharp last: libtorch's worker threads keep spinning for a while after
@@ -238,7 +238,7 @@ internal static class BenchCommand
     /// the process has stopped meeting new methods. Measured in a fresh process, decode with its KV in cache took
     /// 17–24 ms a call for its first ~40 calls (about a second) and 11–12 ms from ~65 calls on (10–12 ms from the
     /// second call with tiering off, DOTNET_TieredCompilation=0); one warm-up call, as before, timed the unoptimised
-    /// code. <c>--quick</c> (a smoke run) warms for a tenth of it.
+    /// code. <c>--quick</c> (a smoke run) warms for half of it.
     /// </summary>
     private static double WarmSeconds = 2.0;
 
