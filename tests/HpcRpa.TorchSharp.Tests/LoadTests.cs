@@ -85,7 +85,7 @@ public class LoadTests
             ("LlamaModel.Forward", () => model.Forward(t, t, new TorchAttentionBackend(model.Config))),
             ("GenerationEngine.Generate", () => new GenerationEngine(model, new TorchAttentionBackend(model.Config)).Generate([new([1])], 1)),
             ("TorchAttentionBackend.Attend", () => new TorchAttentionBackend(model.Config).Attend(0, t, t, t)),
-            ("HpcRpaAttentionBackend.Attend", () => new HpcRpaAttentionBackend(model.Config, Hardware.ChipPresets.V6e).Attend(0, t, t, t)),
+            ("HpcRpaAttentionBackend.Attend", () => { using var b = new HpcRpaAttentionBackend(model.Config, Hardware.ChipPresets.V6e); b.Attend(0, t, t, t); }),
             ("ModelWeights.LoadDat", () => ModelWeights.LoadDat(model, "/nonexistent.dat")),
             ("ModelWeights.SaveDat", () => ModelWeights.SaveDat(model, "/nonexistent/x.dat")),
             ("ModelWeights.LoadSafeTensors", () => ModelWeights.LoadSafeTensors(model, "/nonexistent.safetensors")),

@@ -28,7 +28,7 @@ public class ModelTests(Xunit.Abstractions.ITestOutputHelper output)
     {
         const int steps = 34; // one prefill step, then 33 decode steps (two of them also prefill new arrivals)
         using var torchBackend = new TorchAttentionBackend(Config);
-        var hpc = new HpcRpaAttentionBackend(Config, ChipPresets.Tpu7x, DType.F32, pageSize: 8);
+        using var hpc = new HpcRpaAttentionBackend(Config, ChipPresets.Tpu7x, DType.F32, pageSize: 8);
         var a = Run(torchBackend, steps);
         var b = Run(hpc, steps);
         Assert.Equal(steps, a.Count);
@@ -140,7 +140,7 @@ public class ModelTests(Xunit.Abstractions.ITestOutputHelper output)
         using var torchBf16 = new TorchAttentionBackend(Config, ScalarType.BFloat16);
         using var torchForRounding = new TorchAttentionBackend(Config, ScalarType.BFloat16);
         using var blind = new CacheBlindBackend(Config);
-        var hpc = new HpcRpaAttentionBackend(Config, ChipPresets.V6e, DType.BF16, pageSize: 8);
+        using var hpc = new HpcRpaAttentionBackend(Config, ChipPresets.V6e, DType.BF16, pageSize: 8);
         var (logits, records) = Lockstep([torchBf16, hpc, new RoundedOutputBackend(torchForRounding), blind], steps);
         var (torch, hpcLogits, rounded, blindLogits) = (logits[0], logits[1], logits[2], logits[3]);
         Assert.Contains(records, r => r.NewTokens.Contains(1) && r.NewTokens.Any(n => n > 1)); // a mixed step happened

@@ -2,6 +2,7 @@ using HpcRpa.Dispatch;
 using HpcRpa.Hardware;
 using HpcRpa.Kernels.KvCacheUpdate;
 using HpcRpa.Kernels.RaggedPagedAttention;
+using HpcRpa.Memory;
 using HpcRpa.Numerics;
 using HpcRpa.TorchSharp.Tensors;
 using HpcRpa.Timeline;
@@ -14,15 +15,16 @@ namespace HpcRpa.TorchSharp.Model;
 /// The HpcRpa backend: per layer a paged KV cache in emulated HBM (RPA v3's packed layout), pages handed out as
 /// sequences grow; each step the KV-update kernel writes the new tokens through vLLM's slot mapping, then RPA
 /// (with update_kv_cache off, reading every position from the cache) computes attention on the TPU model.
-/// Every kernel run's report is kept, so a generation says what a TPU would have spent.
+/// Every kernel run's report is kept, so a generation says what a TPU would have spent. The caches live in native
+/// memory (line-aligned rows, no 2 GiB limit per layer), freed by <see cref="Dispose"/>.
 /// </summary>
-public sealed class HpcRpaAttentionBackend : IAttentionBackend
+public sealed class HpcRpaAttentionBackend : IAttentionBackend, IDisposable
 {
     private readonly LlamaConfig _c;
     private readonly ChipSpec _chip;
     private readonly DType _kv;
     private readonly int _pageSize, _numPages;
-    private readonly byte[][] _caches;
+    private readonly NativeBuffer[] _caches;
     private readonly Dictionary<int, List<int>> _pages = [];
     private readonly Stack<int> _free;
     private readonly RpaDispatcher _dispatcher;
@@ -38,7 +40,7 @@ public sealed class HpcRpaAttentionBackend : IAttentionBackend
         _pageSize = pageSize;
         _numPages = numPages;
         _layout = new RpaLayout(config.NumQHeads, config.NumKvHeads, config.HeadDim, kvDType, kvDType);
-        _caches = Enumerable.Range(0, config.Layers).Select(_ => new byte[_layout.CacheBytes(numPages, pageSize)]).ToArray();
+        _caches = Enumerable.Range(0, config.Layers).Select(_ => new NativeBuffer(_layout.CacheBytes(numPages, pageSize))).ToArray();
         _free = new Stack<int>(Enumerable.Range(0, numPages).Reverse());
         _dispatcher = new RpaDispatcher(chip);
     }
@@ -46,8 +48,13 @@ public sealed class HpcRpaAttentionBackend : IAttentionBackend
     public string Name => "hpcrpa";
     public List<RunReport> RpaReports { get; } = [];
     public List<RunReport> KvUpdateReports { get; } = [];
-    /// <summary>The cache of one layer (zero-copy: the array the kernels write).</summary>
-    public byte[] Cache(int layer) => _caches[layer];
+    /// <summary>The cache of one layer (zero-copy: the memory the kernels write).</summary>
+    public NativeBuffer Cache(int layer) => _caches[layer];
+
+    public void Dispose()
+    {
+        foreach (var c in _caches) c.Dispose();
+    }
 
     public void BeginStep(StepBatch batch)
     {
@@ -90,7 +97,7 @@ public sealed class HpcRpaAttentionBackend : IAttentionBackend
         {
             MaxNumTokens = T, NumQHeads = hq, NumKvHeads = hkv, HeadDim = d, PageSize = _pageSize, NumPages = _numPages,
             MaxNumSeqs = S, PagesPerSeq = pps, QDType = _kv, KvDType = _kv,
-            Queries = qb, Keys = kb, Values = vb, KvCache = _caches[layer],
+            Queries = qb, Keys = kb, Values = vb, KvCacheBuffer = _caches[layer],
             KvLens = kvLens, PageIndices = pageIdx, CuQLens = cu, Distribution = [nDecode, nDecode, n],
         };
 
