@@ -256,6 +256,31 @@ public class RpaSessionTests
         Assert.True(buffer.Bytes(0, cache.Length).SequenceEqual(cache));
     }
 
+    /// <summary>
+    /// A cache past 2 GiB, which no byte[] can hold: the batch's pages placed at its far end give the output and
+    /// page updates the same batch gives on a small array. (The buffer's untouched pages are never backed by memory.)
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void ACacheOverTwoGiBInNativeMemoryWorksAsASmallOne(int threads)
+    {
+        var p = RpaTestData.Build([(1, 40), (1, 33), (9, 50)], 8, 2, 128, DType.BF16, DType.BF16, pageSize: 16, numPages: 16, distribution: [2, 2, 3]);
+        long pageBytes = p.KvCache.LongLength / p.NumPages;
+        int bigPages = checked((int)((3L << 30) / pageBytes)); // 3 GiB
+        using var big = new NativeBuffer(bigPages * pageBytes);
+        long Far(int page) => (bigPages - 1 - page) * pageBytes;
+        for (int i = 0; i < p.NumPages; i++) p.KvCache.AsSpan((int)(i * pageBytes), (int)pageBytes).CopyTo(big.Bytes(Far(i), (int)pageBytes));
+        var far = p with { NumPages = bigPages, KvCache = [], KvCacheBuffer = big, PageIndices = p.PageIndices.Select(x => x < p.NumPages ? bigPages - 1 - x : x).ToArray() };
+        var o = new RpaOptions { SmScale = 0.1 };
+        var host = new RpaHostOptions { Threads = threads };
+        var want = RpaRunner.Run(ChipPresets.Tpu7x, p, o, host: host);
+        var got = RpaRunner.Run(ChipPresets.Tpu7x, far, o, host: host);
+        Assert.Equal(want.Output, got.Output);
+        for (int i = 0; i < p.NumPages; i++)
+            Assert.True(big.Bytes(Far(i), (int)pageBytes).SequenceEqual(p.KvCache.AsSpan((int)(i * pageBytes), (int)pageBytes)), $"page {i}");
+    }
+
     /// <summary>A native cache is validated like an array, and a bad one writes nothing: output, array, buffer.</summary>
     [Fact]
     public void ANativeCacheThatIsNotTheOneCacheOfTheRightLengthIsATypedError()
