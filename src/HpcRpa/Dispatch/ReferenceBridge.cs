@@ -1,4 +1,5 @@
 using HpcRpa.Kernels.RaggedPagedAttention;
+using HpcRpa.Memory;
 using HpcRpa.Numerics;
 using HpcRpa.Reference;
 
@@ -107,6 +108,6 @@ public static class ReferenceCheck
     {
         var expected = (byte[])originalCache.Clone();
         KvUpdateReference.Run(p.NewKv, expected, (int)p.RowBytes, p.Slices, p.NumSlices);
-        return p.KvCacheBuffer is { } b ? b.Bytes(0, expected.Length).SequenceEqual(expected) : expected.AsSpan().SequenceEqual(p.KvCache);
+        return expected.AsSpan().SequenceEqual(CacheOperand.Bytes(p.KvCache, p.KvCacheBuffer));
     }
 }

@@ -25,6 +25,9 @@ internal static class CacheOperand
         return ("kv_cache_buffer", buffer.Length);
     }
 
+    /// <summary>The whole cache as bytes, in whichever holds it (a span: at most 2 GiB, which the reference and its checks need).</summary>
+    public static Span<byte> Bytes(byte[] array, NativeBuffer? buffer) => buffer is null ? array : buffer.Bytes(0, checked((int)buffer.Length));
+
     /// <summary>Where the cache starts: the buffer, or the array (pinned by the caller for the call).</summary>
     public static unsafe nint Address(byte* pinnedArray, NativeBuffer? buffer) => buffer?.Pointer ?? (nint)pinnedArray;
 }

@@ -41,13 +41,13 @@ public sealed record RpaProblem
     public long KvCacheLength => CacheOperand.Length(KvCache, KvCacheBuffer);
 
     /// <summary>A copy of the cache in a new array (the reference reads arrays).</summary>
-    public byte[] CopyKvCache() => KvCacheBuffer is { } b ? b.Bytes(0, checked((int)b.Length)).ToArray() : (byte[])KvCache.Clone();
+    public byte[] CopyKvCache() => CacheOperand.Bytes(KvCache, KvCacheBuffer).ToArray();
 
     /// <summary>Writes <paramref name="cache"/> (a whole cache) over the cache, wherever it is.</summary>
     public void StoreKvCache(ReadOnlySpan<byte> cache)
     {
         if (cache.Length != KvCacheLength) throw new ArgumentException($"{cache.Length} bytes for a cache of {KvCacheLength}", nameof(cache));
-        cache.CopyTo(KvCacheBuffer is { } b ? b.Bytes(0, cache.Length) : KvCache);
+        cache.CopyTo(CacheOperand.Bytes(KvCache, KvCacheBuffer));
     }
     public required int[] KvLens { get; init; }
     public required int[] PageIndices { get; init; }
