@@ -48,12 +48,14 @@ public class KvUpdateSessionTests
         };
     }
 
-    /// <summary>The same update with its cache in <paramref name="buffer"/> instead of an array.</summary>
-    private static KvUpdateProblem InBuffer(KvUpdateProblem p, NativeBuffer buffer) => new()
+    /// <summary>The same update with <paramref name="array"/> and <paramref name="buffer"/> as its cache operands.</summary>
+    private static KvUpdateProblem WithCache(KvUpdateProblem p, byte[] array, NativeBuffer? buffer = null) => new()
     {
         NumTokens = p.NumTokens, Combined = p.Combined, HeadDim = p.HeadDim, PageSize = p.PageSize, NumPages = p.NumPages, DType = p.DType,
-        NewKv = p.NewKv, KvCacheBuffer = buffer, Slices = p.Slices, NumSlices = p.NumSlices,
+        NewKv = p.NewKv, KvCache = array, KvCacheBuffer = buffer, Slices = p.Slices, NumSlices = p.NumSlices,
     };
+
+    private static KvUpdateProblem InBuffer(KvUpdateProblem p, NativeBuffer buffer) => WithCache(p, [], buffer);
 
     /// <summary>A cache in native memory is written exactly as the same bytes in an array, by a kept session and by one-shot runs.</summary>
     [Fact]
@@ -66,12 +68,7 @@ public class KvUpdateSessionTests
         for (int call = 0; call < 6; call++)
         {
             var u = Update(500 + call);
-            var onArray = new KvUpdateProblem
-            {
-                NumTokens = u.NumTokens, Combined = u.Combined, HeadDim = u.HeadDim, PageSize = u.PageSize, NumPages = u.NumPages, DType = u.DType,
-                NewKv = u.NewKv, KvCache = cache, Slices = u.Slices, NumSlices = u.NumSlices,
-            };
-            session.Run(onArray);
+            session.Run(WithCache(u, cache));
             if (call % 2 == 0) session.Run(InBuffer(u, buffer));
             else KvUpdateKernel.Run(ChipPresets.V6e, InBuffer(u, buffer), KvUpdateGrid.Padded, 4);
             Assert.True(buffer.Bytes(0, cache.Length).SequenceEqual(cache), $"call {call}");
@@ -86,12 +83,7 @@ public class KvUpdateSessionTests
         var before = (byte[])u.KvCache.Clone();
         using var session = new KvUpdateSession(ChipPresets.V6e, KvUpdateShape.Of(u), KvUpdateGrid.Dynamic);
         using var buffer = NativeBuffer.CopyOf(before);
-        var withBoth = new KvUpdateProblem
-        {
-            NumTokens = u.NumTokens, Combined = u.Combined, HeadDim = u.HeadDim, PageSize = u.PageSize, NumPages = u.NumPages, DType = u.DType,
-            NewKv = u.NewKv, KvCache = u.KvCache, KvCacheBuffer = buffer, Slices = u.Slices, NumSlices = u.NumSlices,
-        };
-        var both = Assert.Throws<ValidationException>(() => session.Run(withBoth));
+        var both = Assert.Throws<ValidationException>(() => session.Run(WithCache(u, u.KvCache, buffer)));
         Assert.Equal(("kv_cache", $"length {before.Length}"), (both.Field, both.Value));
         using var shortBuffer = NativeBuffer.CopyOf(before.AsSpan(0, before.Length - 256));
         var shortOne = Assert.Throws<ValidationException>(() => session.Run(InBuffer(u, shortBuffer)));
