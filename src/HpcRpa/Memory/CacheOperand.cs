@@ -25,8 +25,17 @@ internal static class CacheOperand
         return ("kv_cache_buffer", buffer.Length);
     }
 
-    /// <summary>The whole cache as bytes, in whichever holds it (a span: at most 2 GiB, which the reference and its checks need).</summary>
-    public static Span<byte> Bytes(byte[] array, NativeBuffer? buffer) => buffer is null ? array : buffer.Bytes(0, checked((int)buffer.Length));
+    /// <summary>
+    /// The whole cache as bytes, in whichever holds it: a span, so at most 2 GiB (the reference and its checks read
+    /// caches this way; the kernels do not). A larger buffer is a <see cref="ValidationException"/>.
+    /// </summary>
+    public static Span<byte> Bytes(byte[] array, NativeBuffer? buffer)
+    {
+        if (buffer is null) return array;
+        if (buffer.Length > int.MaxValue)
+            throw new ValidationException("kv_cache_buffer", null, $"length {buffer.Length}", $"the reference path reads a cache of at most {int.MaxValue} bytes");
+        return buffer.Bytes(0, (int)buffer.Length);
+    }
 
     /// <summary>Where the cache starts: the buffer, or the array (pinned by the caller for the call).</summary>
     public static unsafe nint Address(byte* pinnedArray, NativeBuffer? buffer) => buffer?.Pointer ?? (nint)pinnedArray;

@@ -279,6 +279,9 @@ public class RpaSessionTests
         Assert.Equal(want.Output, got.Output);
         for (int i = 0; i < p.NumPages; i++)
             Assert.True(big.Bytes(Far(i), (int)pageBytes).SequenceEqual(p.KvCache.AsSpan((int)(i * pageBytes), (int)pageBytes)), $"page {i}");
+        // The reference reads caches as arrays: past 2 GiB it is a typed error, not an overflow.
+        var e = Assert.Throws<ValidationException>(() => far.CopyKvCache());
+        Assert.Equal(("kv_cache_buffer", $"length {big.Length}"), (e.Field, e.Value));
     }
 
     /// <summary>A native cache is validated like an array, and a bad one writes nothing: output, array, buffer.</summary>
