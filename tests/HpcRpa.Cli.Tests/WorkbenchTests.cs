@@ -120,6 +120,12 @@ public class WorkbenchTests
         Assert.True(j.GetProperty("decode_array_cache_seconds").GetDouble() > 0);
         Assert.True(j.GetProperty("decode_array_cache_bw_fraction").GetDouble() > 0);
         Assert.True(j.GetProperty("decode_layout_read_one_core_gb_s").GetDouble() > 0);
+        // Both derived from figures of the same object: the arithmetic against the target's time, and perfect overlap.
+        double readBw = j.GetProperty("host_read_gb_s").GetDouble() * 1e9, inCache = j.GetProperty("decode_in_cache_seconds").GetDouble();
+        double kvBytes = j.GetProperty("decode_in_cache_kv_gb_s").GetDouble() * 1e9 * inCache;
+        Assert.Equal(inCache / (kvBytes / (0.8 * readBw)), j.GetProperty("decode_in_cache_share_of_target_time").GetDouble(), 6);
+        double layout = j.GetProperty("decode_layout_read_gb_s").GetDouble() * 1e9;
+        Assert.Equal(kvBytes / Math.Max(inCache, kvBytes / layout) / readBw, j.GetProperty("decode_perfect_overlap_bw_fraction").GetDouble(), 6);
     }
 
     [Fact]
