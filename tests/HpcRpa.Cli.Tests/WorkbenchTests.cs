@@ -125,6 +125,7 @@ public class WorkbenchTests
         double kvBytes = j.GetProperty("decode_in_cache_kv_gb_s").GetDouble() * 1e9 * inCache;
         Assert.Equal(inCache / (kvBytes / (0.8 * readBw)), j.GetProperty("decode_in_cache_share_of_target_time").GetDouble(), 6);
         double layout = j.GetProperty("decode_layout_read_gb_s").GetDouble() * 1e9;
+        Assert.Equal(j.GetProperty("decode_layout_read_fraction").GetDouble() > 1, j.GetProperty("host_read_below_layout_read").GetBoolean());
         Assert.Equal(kvBytes / Math.Max(inCache, kvBytes / layout) / readBw, j.GetProperty("decode_perfect_overlap_bw_fraction").GetDouble(), 6);
     }
 
