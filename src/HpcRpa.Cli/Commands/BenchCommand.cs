@@ -214,7 +214,7 @@ internal static class BenchCommand
         return p with { PageIndices = indices };
     }
 
-    /// <summary>Best of <paramref name="runs"/> steady-state calls on a kept session, after one warm-up call.</summary>
+    /// <summary>Best of <paramref name="runs"/> steady-state calls on a kept session, after <see cref="WarmSeconds"/> of calls.</summary>
     private static double TimeSession(ChipSpec chip, RpaProblem p, RpaOptions o, ExecutionMode mode, RpaHostOptions host, int runs)
     {
         using var session = new RpaSession(chip, RpaShape.Of(p), o, mode, host: host);
